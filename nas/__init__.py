@@ -1,0 +1,22 @@
+"""nas: neural architecture search with faithful spaces, ask/tell searchers and torch/JAX backends.
+
+The public API is small and imports no torch, jax or ray until a function needs them::
+
+    space = nas.space("nb201")
+    g = space.sample(seed=0)
+    model = nas.build(g, backend="torch")     # or "jax": an nnx.Module
+    nas.cost(g)                               # {"params": ..., "macs": ...}
+    nas.search(space="nb201", searcher="evolution", evaluator="train")
+"""
+
+from __future__ import annotations
+
+from nas.api import build, cost, load, published, search, space, spaces
+from nas.core import ArchSpec, Genotype, GenotypeError, Result, SearchSpace, TrialState, UserError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ArchSpec", "Genotype", "GenotypeError", "Result", "SearchSpace", "TrialState", "UserError", "build", "cost",
+    "load", "published", "search", "space", "spaces",
+]

@@ -1,0 +1,25 @@
+"""Backends lower an ``ArchSpec`` into a native module; imported lazily (torch/jax are heavy)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from nas.core.errors import UnknownNameError
+from nas.core.ir import ArchSpec
+
+BACKENDS = ("torch", "jax")
+
+
+class Backend(Protocol):
+    """What a backend module offers: ``build`` a native module, ``train`` it on arrays."""
+
+    def build(self, arch: ArchSpec, seed: int = 0) -> Any: ...
+
+
+def get_backend(name: str) -> Any:
+    """The backend module ``nas.backends.<name>`` (imported on first use)."""
+    if name not in BACKENDS:
+        raise UnknownNameError(f"unknown backend {name!r}; valid choices: {', '.join(BACKENDS)}")
+    import importlib
+
+    return importlib.import_module(f"nas.backends.{name}")

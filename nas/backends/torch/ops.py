@@ -1,0 +1,69 @@
+"""The torch op table: one factory per op of ``nas.ops``, called with input shapes and params."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from nas.ops import pair
+
+ACT = {"relu": nn.ReLU, "relu6": nn.ReLU6, "silu": nn.SiLU, "sigmoid": nn.Sigmoid, "hardswish": nn.Hardswish,
+       "hardsigmoid": nn.Hardsigmoid, "gelu": nn.GELU, "tanh": nn.Tanh}
+
+
+class Add(nn.Module):
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            out = out + x
+        return out
+
+
+class Concat(nn.Module):
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+
+
+class Zero(nn.Module):
+    """Zeros of the output shape (the ``none`` op); keeps no reference to the input's values."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.new_zeros((x.shape[0], *self.shape))
+
+
+class GlobalAvgPool(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(2, 3))
+
+
+def _conv(ins, p, out):
+    return nn.Conv2d(ins[0][0], p["out_channels"], pair(p["kernel"]), pair(p["stride"]), pair(p["padding"]),
+                     pair(p["dilation"]), p["groups"], bias=p["bias"])
+
+
+def _bn(ins, p, out):
+    cls = nn.BatchNorm2d if len(out) == 3 else nn.BatchNorm1d
+    return cls(out[0], eps=p["eps"], momentum=p["momentum"], affine=p["affine"])
+
+
+TORCH_OPS: dict[str, Callable[..., nn.Module]] = {
+    "conv2d": _conv,
+    "batchnorm": _bn,
+    "act": lambda ins, p, out: ACT[p["fn"]](),
+    "identity": lambda ins, p, out: nn.Identity(),
+    "dropout": lambda ins, p, out: nn.Dropout(p["rate"]),
+    "avg_pool": lambda ins, p, out: nn.AvgPool2d(pair(p["kernel"]), pair(p["stride"]), pair(p["padding"]),
+                                                 count_include_pad=p["count_include_pad"]),
+    "max_pool": lambda ins, p, out: nn.MaxPool2d(pair(p["kernel"]), pair(p["stride"]), pair(p["padding"])),
+    "zero": lambda ins, p, out: Zero(out),
+    "global_avg_pool": lambda ins, p, out: GlobalAvgPool(),
+    "linear": lambda ins, p, out: nn.Linear(ins[0][0], p["out_features"], bias=p["bias"]),
+    "add": lambda ins, p, out: Add(),
+    "concat": lambda ins, p, out: Concat(),
+}

@@ -1,0 +1,96 @@
+"""``nas``: search, resume, show, list spaces, export and train architectures.
+
+A user's mistake prints one ``error:`` line and exits with code 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+from nas.core.errors import UserError
+
+USAGE = """usage: nas <command> [key=value ...]
+
+commands:
+  search [key=value ...]     run a search (space=, searcher=, evaluator=, backend=, dataset=, runner=,
+                             budget.trials=, seed=, run_dir=, resume=<run_dir>); `nas search --help` lists all
+  spaces                     the registered search spaces and published architectures
+  show <arch.json|name>      an architecture: decisions, cost, shapes
+  export <run_dir|arch.json> format=json|torchscript|onnx [trial=<id>] [out=<path>]
+  train arch=<arch.json|name> [epochs=..] [dataset=..] [backend=torch|jax] [seed=..]
+"""
+
+
+def _pairs(args: Sequence[str], allowed: set[str], command: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in args:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"malformed argument {item!r} for `nas {command}`: expected key=value")
+        if key not in allowed:
+            raise UserError(f"`nas {command}` has no option {key!r}; valid: {', '.join(sorted(allowed))}")
+        out[key] = value
+    return out
+
+
+def cmd_search(args: Sequence[str]) -> int:
+    if "--help" in args or "-h" in args:
+        from nas.cli.commands import search_help
+
+        print(search_help())
+        return 0
+    from nas.cli.config import compose
+    from nas.runner.run import search
+
+    resume = [a for a in args if a.startswith("resume=")]
+    if resume and len(args) > 1:
+        others = [a for a in args if not a.startswith(("resume=", "budget.trials="))]
+        if others:
+            raise UserError(f"resume= continues a run with its own config; drop {' '.join(others)}")
+    if resume:
+        from nas.runner.run import resume as resume_run
+
+        budget = next((a.split("=", 1)[1] for a in args if a.startswith("budget.trials=")), None)
+        summary = resume_run(resume[0].split("=", 1)[1], budget=int(budget) if budget else None)
+    else:
+        summary = search(compose(list(args)))
+    if summary.best is not None:
+        from nas.cli.commands import print_best
+
+        print_best(summary)
+    print(f"run: {summary.run_dir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return 0 if argv else 2
+    command, rest = argv[0], argv[1:]
+    try:
+        if command == "search":
+            return cmd_search(rest)
+        from nas.cli import commands
+
+        if command == "spaces":
+            return commands.cmd_spaces(rest)
+        if command == "show":
+            return commands.cmd_show(rest)
+        if command == "export":
+            return commands.cmd_export(rest, _pairs(rest[1:], {"format", "trial", "out", "seed"}, "export"))
+        if command == "train":
+            return commands.cmd_train(_pairs(rest, {"arch", "epochs", "dataset", "dataset.root", "backend",
+                                                    "seed", "batch_size", "lr", "out"}, "train"))
+        raise UserError(f"unknown command {command!r}; valid: search, spaces, show, export, train")
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; a search continues with `nas search resume=<run_dir>`", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

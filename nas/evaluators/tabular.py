@@ -1,0 +1,62 @@
+"""The ``tabular`` evaluator: look NAS-Bench-201 cells up in the benchmark's table.
+
+The objective is ``valid_accuracy`` (the 12-epoch validation accuracy); ``test_accuracy`` is the
+200-epoch test accuracy, reported as the benchmarks do (the test value never guides the search).
+"""
+
+from __future__ import annotations
+
+import csv
+from functools import lru_cache
+from pathlib import Path
+
+from nas.core.cost import arch_cost
+from nas.core.errors import UserError
+from nas.core.genotype import Genotype
+from nas.evaluators.base import EVALUATORS, EvalContext
+from nas.spaces.resolve import space_of
+
+COLUMNS = {
+    "cifar10": ("cifar10valid_val_12ep", "cifar10_test_200ep"),
+    "cifar100": ("cifar100_val_12ep", "cifar100_test_200ep"),
+    "imagenet16": ("imagenet16_val_12ep", "imagenet16_test_200ep"),
+}
+
+
+@lru_cache(maxsize=4)
+def load_table(path: str, dataset: str) -> dict[str, tuple[float, float]]:
+    """NB201 string -> (valid, test) accuracy for ``dataset``, from ``nb201_combined.csv``."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UserError(f"table file not found: {file} (set evaluator.table=<path to nb201_combined.csv>)")
+    valid_col, test_col = COLUMNS[dataset]
+    with file.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"arch_str", valid_col, test_col} - set(reader.fieldnames or ())
+        if missing:
+            raise UserError(f"{file} is not an NB201 table: it lacks columns {', '.join(sorted(missing))}")
+        return {row["arch_str"]: (float(row[valid_col]), float(row[test_col])) for row in reader}
+
+
+@EVALUATORS.register("tabular")
+class TabularEvaluator:
+    """Benchmark lookup for ``nb201`` genotypes: no training, exact published numbers."""
+
+    def __init__(self, table: str | None = None, dataset: str = "cifar10", with_cost: bool = True,
+                 **_: object) -> None:
+        if not table:
+            raise UserError("the tabular evaluator needs evaluator.table=<path to nb201_combined.csv>")
+        if dataset not in COLUMNS:
+            raise UserError(f"unknown evaluator.dataset {dataset!r}; valid choices: {', '.join(COLUMNS)}")
+        self.rows = load_table(str(table), dataset)
+        self.with_cost = with_cost
+
+    def __call__(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
+        if genotype.space != "nb201":
+            raise UserError(f"the tabular evaluator reads NB201 cells, not {genotype.space!r} genotypes")
+        space = space_of(genotype)
+        valid, test = self.rows[space.describe(genotype)]
+        metrics = {"valid_accuracy": valid, "test_accuracy": test}
+        if self.with_cost:
+            metrics.update(arch_cost(space.decode(genotype)))
+        return metrics

@@ -1,0 +1,52 @@
+"""The ``train`` evaluator: train a candidate for a few epochs with the chosen backend.
+
+Reports per-epoch validation accuracy (through ``ctx.report``, which may prune), then the final
+``valid_accuracy``, ``test_accuracy``, ``params``, ``macs``, ``train_seconds`` and steps/s.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from nas.backends import get_backend
+from nas.backends.training import TrainConfig
+from nas.core.cost import arch_cost
+from nas.core.genotype import Genotype
+from nas.data.base import ArrayDataset, load_dataset
+from nas.evaluators.base import EVALUATORS, EvalContext
+from nas.spaces.resolve import space_of
+
+
+@EVALUATORS.register("train")
+class TrainEvaluator:
+    """Proxy training from scratch; the dataset is loaded once per process and reused."""
+
+    def __init__(self, backend: str = "torch", dataset: dict[str, Any] | None = None, epochs: int = 3,
+                 batch_size: int = 128, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 5e-4,
+                 max_steps_per_epoch: int | None = None, device: str | None = None, **_: object) -> None:
+        self.backend_name = backend
+        self.backend = get_backend(backend)
+        self.dataset_options = dict(dataset or {"name": "digits"})
+        self.recipe = dict(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
+                           momentum=float(momentum), weight_decay=float(weight_decay),
+                           max_steps_per_epoch=max_steps_per_epoch)
+        self.device = device
+        self._data: ArrayDataset | None = None
+
+    @property
+    def data(self) -> ArrayDataset:
+        if self._data is None:
+            options = dict(self.dataset_options)
+            self._data = load_dataset(options.pop("name"), **options)
+        return self._data
+
+    def __call__(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
+        arch = space_of(genotype).decode(genotype)
+        config = TrainConfig(seed=ctx.seed, **self.recipe)
+        start = time.perf_counter()
+        kwargs = {"device": self.device} if self.device else {}
+        metrics = self.backend.train(arch, self.data, config, ctx.report, **kwargs)
+        metrics["train_seconds"] = time.perf_counter() - start
+        metrics.update(arch_cost(arch))
+        return metrics

@@ -1,0 +1,103 @@
+"""The primitive ops every backend implements. Composite ops (sep-conv, MBConv, attention blocks)
+are expanded into these by the spaces, once, in the IR."""
+
+from __future__ import annotations
+
+import math
+
+from nas.ops.base import OpDef, conv_out, define, pair
+
+ACTIVATIONS = ("relu", "relu6", "silu", "sigmoid", "hardswish", "hardsigmoid", "gelu", "tanh")
+
+
+def _same(ins, p):
+    return ins[0]
+
+
+def _conv_shape(ins, p):
+    c, h, w = ins[0]
+    kh, kw = pair(p["kernel"])
+    sh, sw = pair(p["stride"])
+    ph, pw = pair(p["padding"])
+    dh, dw = pair(p["dilation"])
+    if c % p["groups"] or p["out_channels"] % p["groups"]:
+        raise ValueError(f"conv2d groups={p['groups']} does not divide {c} -> {p['out_channels']}")
+    return (p["out_channels"], conv_out(h, kh, sh, ph, dh), conv_out(w, kw, sw, pw, dw))
+
+
+def _conv_weights(ins, p, out):
+    kh, kw = pair(p["kernel"])
+    return out[0] * (ins[0][0] // p["groups"]) * kh * kw
+
+
+define(OpDef(
+    "conv2d",
+    {"out_channels": None, "kernel": 3, "stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": False},
+    shape=_conv_shape,
+    params=lambda ins, p, out: _conv_weights(ins, p, out) + (out[0] if p["bias"] else 0),
+    macs=lambda ins, p, out: _conv_weights(ins, p, out) * out[1] * out[2],
+))
+
+define(OpDef(
+    "batchnorm", {"affine": True, "eps": 1e-5, "momentum": 0.1},
+    shape=_same, params=lambda ins, p, out: 2 * out[0] if p["affine"] else 0,
+))
+
+define(OpDef("act", {"fn": "relu"}, shape=_same))
+define(OpDef("identity", {}, shape=_same))
+define(OpDef("dropout", {"rate": 0.0}, shape=_same))
+
+
+def _pool_shape(ins, p):
+    c, h, w = ins[0]
+    kh, kw = pair(p["kernel"])
+    sh, sw = pair(p["stride"])
+    ph, pw = pair(p["padding"])
+    return (c, conv_out(h, kh, sh, ph), conv_out(w, kw, sw, pw))
+
+
+define(OpDef("avg_pool", {"kernel": 3, "stride": 1, "padding": 1, "count_include_pad": False}, shape=_pool_shape))
+define(OpDef("max_pool", {"kernel": 3, "stride": 1, "padding": 1}, shape=_pool_shape))
+
+
+def _zero_shape(ins, p):
+    c, h, w = ins[0]
+    s = p["stride"]
+    return (p["out_channels"] or c, math.ceil(h / s), math.ceil(w / s))
+
+
+define(OpDef("zero", {"stride": 1, "out_channels": None}, shape=_zero_shape))
+
+define(OpDef("global_avg_pool", {}, shape=lambda ins, p: (ins[0][0],)))
+
+
+def _linear_shape(ins, p):
+    if len(ins[0]) != 1:
+        raise ValueError(f"linear expects a vector input, got shape {ins[0]}")
+    return (p["out_features"],)
+
+
+define(OpDef(
+    "linear", {"out_features": None, "bias": True},
+    shape=_linear_shape,
+    params=lambda ins, p, out: ins[0][0] * out[0] + (out[0] if p["bias"] else 0),
+    macs=lambda ins, p, out: ins[0][0] * out[0],
+))
+
+
+def _add_shape(ins, p):
+    if any(s != ins[0] for s in ins):
+        raise ValueError(f"add needs equal shapes, got {ins}")
+    return ins[0]
+
+
+define(OpDef("add", {}, shape=_add_shape, arity=None))
+
+
+def _concat_shape(ins, p):
+    if any(s[1:] != ins[0][1:] for s in ins):
+        raise ValueError(f"concat needs equal spatial shapes, got {ins}")
+    return (sum(s[0] for s in ins), *ins[0][1:])
+
+
+define(OpDef("concat", {}, shape=_concat_shape, arity=None))

@@ -1,0 +1,76 @@
+"""The append-only JSONL journal of a run: one event per line, flushed and fsynced.
+
+Events: ``started`` (trial, genotype, fingerprint, seed), ``reported`` (trial, epoch, metrics),
+``finished`` (a ``Result``'s fields). Resume replays it; a line cut short by a kill is ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from nas.core.result import Result
+
+
+class Journal:
+    """Writes events to ``trials.jsonl``; each ``append`` is durable when it returns."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle = self.path.open("a", encoding="utf-8")
+
+    def append(self, event: str, **fields: Any) -> None:
+        record = {"event": event, "time": time.time(), **fields}
+        self._handle.write(json.dumps(record, sort_keys=False) + "\n")
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+
+    def finished(self, result: Result) -> None:
+        self.append("finished", **result.to_json())
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_events(path: str | Path) -> list[dict[str, Any]]:
+    """All complete events of a journal (a torn last line from a kill is skipped)."""
+    events = []
+    file = Path(path)
+    if not file.exists():
+        return events
+    with file.open(encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                events.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return events
+
+
+def replay(events: list[dict[str, Any]]) -> tuple[list[Result], dict[int, dict[str, Any]]]:
+    """(finished results in finishing order, started-but-unfinished trials by id)."""
+    finished: dict[int, Result] = {}
+    started: dict[int, dict[str, Any]] = {}
+    for event in events:
+        kind = event.get("event")
+        if kind == "started":
+            started[int(event["trial"])] = event
+        elif kind == "finished":
+            trial = int(event["trial"])
+            if trial not in finished:
+                finished[trial] = Result.from_json(event)
+    pending = {t: e for t, e in started.items() if t not in finished}
+    return list(finished.values()), pending

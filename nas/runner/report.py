@@ -1,0 +1,100 @@
+"""What a person reads after a run: ``best.json``, ``report.md`` (tables) and ``progress.png``."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from nas.core.result import Result, TrialState
+from nas.core.space import SearchSpace
+from nas.searchers.base import Objective
+
+SHOWN_METRICS = ("valid_accuracy", "test_accuracy", "params", "macs", "train_seconds")
+
+
+def write_best(run_dir: Path, best: Result | None, space: SearchSpace) -> None:
+    """``best.json``: the best trial's genotype and metrics (plus its readable form)."""
+    if best is None:
+        return
+    data = {"trial": best.trial, "genotype": best.genotype.to_json(), "fingerprint": best.fingerprint,
+            "metrics": dict(best.metrics), "description": space.describe(best.genotype)}
+    (run_dir / "best.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def markdown_table(results: list[Result], objective: Objective, space: SearchSpace, top: int = 10) -> str:
+    """The ``top`` trials by objective as a markdown table."""
+    ranked = sorted((r for r in results if r.ok), key=objective.score, reverse=True)[:top]
+    metrics = [objective.metric] + [m for m in SHOWN_METRICS if m != objective.metric
+                                    and any(m in r.metrics for r in ranked)]
+    lines = ["| rank | trial | " + " | ".join(metrics) + " | architecture |",
+             "|---:|---:|" + "---:|" * len(metrics) + "---|"]
+    for rank, r in enumerate(ranked, start=1):
+        cells = [_fmt(r.metrics.get(m)) for m in metrics]
+        lines.append(f"| {rank} | {r.trial} | " + " | ".join(cells) + f" | `{space.describe(r.genotype)}` |")
+    return "\n".join(lines)
+
+
+def write_report(run_dir: Path, results: list[Result], objective: Objective, space: SearchSpace,
+                 config: dict[str, Any], seconds: float) -> None:
+    """``report.md``: what was searched, how it went, and the best trials."""
+    counts = {state: sum(r.state is state for r in results) for state in TrialState}
+    best = max((r for r in results if r.ok), key=objective.score, default=None)
+    lines = [
+        f"# Search report: {space.name} / {config['searcher']['name']} / {config['evaluator']['name']}",
+        "",
+        f"- trials: {len(results)} ({', '.join(f'{n} {s.value}' for s, n in counts.items() if n)})",
+        f"- objective: {objective.metric} ({objective.mode})",
+        f"- space: {space.name} v{space.version}, preset {space.preset}, size {space.size() or 'infinite'}",
+        f"- seed: {config['seed']}; wall time: {seconds:.1f} s",
+    ]
+    if best is not None:
+        lines += [f"- best: trial {best.trial}, {objective.metric} = {_fmt(best.metrics[objective.metric])}",
+                  f"- best architecture: `{space.describe(best.genotype)}`"]
+    lines += ["", "## Best trials", "", markdown_table(results, objective, space), "",
+              "![progress](progress.png)", ""]
+    (run_dir / "report.md").write_text("\n".join(lines))
+
+
+def write_progress_plot(run_dir: Path, results: list[Result], objective: Objective) -> None:
+    """``progress.png``: each trial's objective and the best so far, by trial order."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ordered = sorted(results, key=lambda r: r.finished)
+    xs, ys, best, best_so_far = [], [], [], -math.inf
+    for k, r in enumerate(ordered, start=1):
+        score = objective.score(r)
+        if math.isfinite(score):
+            xs.append(k)
+            ys.append(r.metrics[objective.metric])
+            best_so_far = max(best_so_far, score)
+        best.append(best_so_far if objective.mode == "max" else -best_so_far)
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    ax.scatter(xs, ys, s=14, alpha=0.6, label="trial")
+    finite = [(k, b) for k, b in enumerate(best, start=1) if math.isfinite(b)]
+    if finite:
+        ax.step(*zip(*finite), where="post", color="C3", label="best so far")
+    ax.set_xlabel("finished trials")
+    ax.set_ylabel(objective.metric)
+    ax.set_title("search progress")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(run_dir / "progress.png")
+    plt.close(fig)

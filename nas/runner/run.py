@@ -1,0 +1,210 @@
+"""A whole search from a resolved config: run directory, journal, loop, best/report/plot, resume."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas.core.errors import UserError
+from nas.core.result import Result
+from nas.core.space import SPACES, SearchSpace
+from nas.data.base import DATASETS
+from nas.runner import executors
+from nas.runner.journal import Journal, read_events, replay
+from nas.runner.loop import LoopState, best_result, run_loop
+from nas.runner.progress import Progress
+from nas.runner.report import write_best, write_progress_plot, write_report
+from nas.searchers.base import SEARCHERS, Objective, Searcher
+
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class RunSummary:
+    """What a finished search returns: where it wrote, every result, and the best one."""
+
+    run_dir: Path
+    results: list[Result]
+    best: Result | None
+    space: SearchSpace
+
+
+def _options(section: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    options = dict(section)
+    return str(options.pop("name")), options
+
+
+def build_space(config: dict[str, Any]) -> SearchSpace:
+    """The space of the config; a trained evaluator adapts input shape and classes to the dataset."""
+    name, options = _options(config["space"])
+    cls = SPACES.get(name)
+    preset = options.pop("preset", None)
+    macro = dict(options.pop("macro", None) or {})
+    space = cls(preset=preset, **macro)
+    if config["evaluator"]["name"] == "train":
+        shape, classes = dataset_signature(config)
+        adapted = {}
+        if "input_shape" in space.macro and "input_shape" not in macro:
+            adapted["input_shape"] = list(shape)
+        if "num_classes" in space.macro and "num_classes" not in macro:
+            adapted["num_classes"] = classes
+        if adapted:
+            space = cls(preset=preset, **{**macro, **adapted})
+    return space
+
+
+def dataset_signature(config: dict[str, Any]) -> tuple[tuple[int, int, int], int]:
+    """(input shape, classes) of the configured dataset (loaded once, cached for this process)."""
+    evaluator = _evaluator_in_process(config)
+    data = evaluator.data
+    return data.input_shape, data.num_classes
+
+
+def evaluator_spec(config: dict[str, Any]) -> dict[str, Any]:
+    """The picklable description a worker builds the evaluator from."""
+    spec = dict(config["evaluator"])
+    if spec["name"] == "train":
+        spec.setdefault("backend", config["backend"])
+        spec.setdefault("dataset", dict(config["dataset"]))
+    return spec
+
+
+def _evaluator_in_process(config: dict[str, Any]) -> Any:
+    spec = evaluator_spec(config)
+    key = repr(sorted(spec.items()))
+    if key not in executors._EVALUATOR_CACHE:
+        options = dict(spec)
+        name = options.pop("name")
+        if name == "train":
+            DATASETS.get(options["dataset"]["name"])  # unknown dataset: fail before anything runs
+        from nas.evaluators.base import make_evaluator
+
+        try:
+            executors._EVALUATOR_CACHE[key] = make_evaluator(name, **options)
+        except (TypeError, ValueError) as exc:
+            raise UserError(f"bad option for evaluator {name!r}: {exc}") from None
+    return executors._EVALUATOR_CACHE[key]
+
+
+def build_searcher(config: dict[str, Any], space: SearchSpace) -> Searcher:
+    name, options = _options(config["searcher"])
+    try:
+        searcher = SEARCHERS.get(name)(**options)
+    except TypeError as exc:
+        raise UserError(f"bad option for searcher {name!r}: {exc}") from None
+    searcher.setup(space, int(config["seed"]), Objective.parse(config["objective"]))
+    return searcher
+
+
+def build_executor(config: dict[str, Any], journal: Journal) -> executors.Executor:
+    name, options = _options(config["runner"])
+    spec = evaluator_spec(config)
+    workers = int(options.get("workers", 1))
+    if name != "local":
+        raise UserError(f"unknown runner {name!r}; valid choices: local")
+    if workers <= 1:
+        _evaluator_in_process(config)
+
+        def live(trial: int, epoch: int, metrics: dict[str, float]) -> bool:
+            journal.append("reported", trial=trial, epoch=epoch, metrics=metrics)
+            return False
+
+        return executors.InProcessExecutor(spec, live)
+    return executors.ProcessPoolExecutor(spec, workers, options.get("threads_per_worker"))
+
+
+def new_run_dir(config: dict[str, Any]) -> Path:
+    if config.get("run_dir"):
+        path = Path(config["run_dir"])
+        if (path / "trials.jsonl").exists():
+            raise UserError(f"run directory {path} already holds a search; continue it with resume={path}")
+        return path
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(config.get("runs_root") or "runs") / f"{stamp}-{config['space']['name']}-{config['searcher']['name']}"
+    path, k = base, 1
+    while path.exists():
+        path, k = Path(f"{base}-{k}"), k + 1
+    return path
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Reject values of the wrong type before anything runs (one line naming the key)."""
+    for key, value, kind in (("budget.trials", config["budget"]["trials"], int), ("seed", config["seed"], int),
+                             ("runner.workers", config["runner"].get("workers", 1), int)):
+        if not isinstance(value, kind) or isinstance(value, bool) or value < 0:
+            raise UserError(f"{key} must be a non-negative integer, got {value!r}")
+    if config["budget"]["trials"] < 1:
+        raise UserError("budget.trials must be at least 1")
+    try:
+        Objective.parse(str(config["objective"]))
+    except ValueError as exc:
+        raise UserError(f"bad objective {config['objective']!r}: {exc}") from None
+    if config["backend"] not in ("torch", "jax"):
+        raise UserError(f"unknown backend {config['backend']!r}; valid choices: torch, jax")
+
+
+def search(config: dict[str, Any], progress: bool = True) -> RunSummary:
+    """Run the search the config describes, writing the run directory."""
+    config = copy.deepcopy(config)
+    check_config(config)
+    if config.get("resume"):
+        return resume(config["resume"], progress=progress, budget=config.get("budget", {}).get("trials"))
+    run_dir = new_run_dir(config)
+    space = build_space(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config["run_dir"] = str(run_dir)
+    config["space"]["resolved_macro"] = space.macro
+    (run_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    return _run(config, run_dir, space, LoopState(), progress)
+
+
+def resume(run_dir: str | os.PathLike, progress: bool = True, budget: int | None = None) -> RunSummary:
+    """Continue a killed search to its budget: finished trials are kept, unfinished ones re-run."""
+    run_dir = Path(run_dir)
+    config_file = run_dir / CONFIG_FILE
+    if not config_file.is_file():
+        raise UserError(f"not a run directory (no {CONFIG_FILE}): {run_dir}")
+    config = json.loads(config_file.read_text())
+    if budget:
+        config["budget"]["trials"] = int(budget)
+    macro = config["space"].pop("resolved_macro")
+    name = config["space"]["name"]
+    space = SPACES.get(name)(preset=config["space"].get("preset"), **macro)
+    config["space"]["resolved_macro"] = macro
+    results, pending = replay(read_events(run_dir / "trials.jsonl"))
+    from nas.core.genotype import Genotype
+    from nas.runner.executors import Job
+
+    jobs = [Job(t, Genotype.from_json(e["genotype"]), int(e["seed"])) for t, e in sorted(pending.items())]
+    used = [r.trial for r in results] + [j.trial for j in jobs]
+    state = LoopState(results=results, pending=jobs, next_trial=max(used, default=-1) + 1)
+    return _run(config, run_dir, space, state, progress)
+
+
+def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopState,
+         progress: bool) -> RunSummary:
+    objective = Objective.parse(config["objective"])
+    searcher = build_searcher(config, space)
+    already = len(state.results)
+    if already:
+        searcher.recover(sorted(state.results, key=lambda r: r.finished))
+    budget = int(config["budget"]["trials"])
+    start = time.time()
+    with Journal(run_dir / "trials.jsonl") as journal:
+        executor = build_executor(config, journal)
+        try:
+            show = Progress(budget, objective, already=already, enabled=progress)
+            results = run_loop(space, searcher, executor, journal, budget, int(config["seed"]), objective,
+                               state, dedup=bool(config.get("dedup", False)), on_result=show)
+        finally:
+            executor.shutdown()
+    best = best_result(results, objective)
+    write_best(run_dir, best, space)
+    write_report(run_dir, results, objective, space, config, time.time() - start)
+    write_progress_plot(run_dir, results, objective)
+    return RunSummary(run_dir, results, best, space)

@@ -1,0 +1,73 @@
+"""``Searcher``: ask/tell only. It never trains, writes files or plots; the runner does."""
+
+from __future__ import annotations
+
+import math
+import random
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from nas.core.genotype import Genotype
+from nas.core.registry import Registry
+from nas.core.result import Result
+from nas.core.space import SearchSpace
+
+SEARCHERS: Registry = Registry("searcher", package="nas.searchers")
+
+
+@dataclass(frozen=True)
+class Objective:
+    """The metric a searcher optimises and its direction."""
+
+    metric: str = "valid_accuracy"
+    mode: str = "max"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("max", "min"):
+            raise ValueError(f"objective mode must be max or min, got {self.mode!r}")
+
+    def score(self, result: Result) -> float:
+        """Higher is better; failed, pruned or missing metrics score -inf."""
+        value = result.metrics.get(self.metric)
+        if not result.ok or value is None or (isinstance(value, float) and math.isnan(value)):
+            return -math.inf
+        return float(value) if self.mode == "max" else -float(value)
+
+    @classmethod
+    def parse(cls, text: str) -> Objective:
+        """``"valid_accuracy:max"`` -> Objective."""
+        metric, _, mode = text.partition(":")
+        return cls(metric, mode or "max")
+
+
+class Searcher(ABC):
+    """Base class: ``setup`` once, then ``ask``/``tell`` in any interleaving (trials may run in parallel).
+
+    ``ask`` returns ``None`` when the searcher has nothing more to propose (exhausted or waiting).
+    """
+
+    def setup(self, space: SearchSpace, seed: int = 0, objective: Objective | None = None) -> None:
+        self.space = space
+        self.seed = seed
+        self.objective = objective or Objective()
+        self.rng = random.Random(seed)
+        self.told = 0
+
+    @abstractmethod
+    def ask(self) -> Genotype | None:
+        """The next genotype to evaluate."""
+
+    def tell(self, genotype: Genotype, result: Result) -> None:
+        """Learn from a finished trial (default: count it)."""
+        self.told += 1
+
+    def recover(self, history: Iterable[Result]) -> None:
+        """Rebuild state after a restart by replaying finished trials in order (journal replay).
+
+        The random stream is re-seeded from (seed, trials told) so a resumed run does not repeat
+        the proposals of the first one.
+        """
+        for result in history:
+            self.tell(result.genotype, result)
+        self.rng = random.Random(f"{self.seed}/{self.told}")

@@ -1,0 +1,1 @@
+"""Evolutionary searchers built from small operators."""

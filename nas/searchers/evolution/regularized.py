@@ -1,0 +1,47 @@
+"""Regularized (aging) evolution, Real et al. 2019: tournament select, mutate, age out the oldest."""
+
+from __future__ import annotations
+
+from nas.core.genotype import Genotype
+from nas.core.result import Result
+from nas.searchers.base import SEARCHERS, Searcher
+from nas.searchers.evolution.operators import AgingPopulation, tournament
+
+
+@SEARCHERS.register("evolution")
+class RegularizedEvolution(Searcher):
+    """Random genotypes until the population is full, then mutated tournament winners.
+
+    ``population_size`` and ``sample_size`` default to the values used on NAS-Bench-201 (10, 3).
+    Failed trials join the population with the worst score, so they age out like any other.
+    """
+
+    def __init__(self, population_size: int = 10, sample_size: int = 3, mutations: int = 1) -> None:
+        if sample_size < 1 or population_size < sample_size:
+            raise ValueError("evolution needs 1 <= sample_size <= population_size")
+        self.population_size = population_size
+        self.sample_size = sample_size
+        self.mutations = mutations
+
+    def setup(self, space, seed=0, objective=None) -> None:
+        super().setup(space, seed, objective)
+        self.population = AgingPopulation(self.population_size)
+        self.asked = 0
+
+    def ask(self) -> Genotype | None:
+        self.asked += 1
+        if len(self.population) < self.population_size and self.asked <= self.population_size:
+            return self.space.sample(self.rng)
+        if not len(self.population):
+            return self.space.sample(self.rng)
+        parent = tournament(list(self.population), self.sample_size, self.objective.score, self.rng)
+        return self.space.mutate(parent.genotype, self.rng, n=self.mutations)
+
+    def tell(self, genotype: Genotype, result: Result) -> None:
+        super().tell(genotype, result)
+        self.population.add(result)
+
+    def recover(self, history) -> None:
+        history = list(history)
+        super().recover(history)
+        self.asked = len(history)

@@ -1,0 +1,14 @@
+"""Random search: independent uniform samples of the space."""
+
+from __future__ import annotations
+
+from nas.core.genotype import Genotype
+from nas.searchers.base import SEARCHERS, Searcher
+
+
+@SEARCHERS.register("random")
+class RandomSearcher(Searcher):
+    """Samples the space uniformly (per decision); the runner deduplicates if asked."""
+
+    def ask(self) -> Genotype | None:
+        return self.space.sample(self.rng)

@@ -1,0 +1,1 @@
+"""Search spaces. Each module registers its space (and published architectures) on import."""

@@ -1,0 +1,129 @@
+"""Per-op parity of the JAX backend with the torch one: every op of ``nas.ops.OPS``, one tiny graph each."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("jax")
+torch = pytest.importorskip("torch")
+
+from nas.backends.jax import build, count_params, load_torch_weights  # noqa: E402
+from nas.backends.jax.ops import JAX_OPS  # noqa: E402
+from nas.backends.torch import build as torch_build  # noqa: E402
+from nas.core.ir import ArchSpec, GraphBuilder  # noqa: E402
+from nas.ops import ACTIVATIONS, OPS  # noqa: E402
+from nas.testing.parity import check_parity  # noqa: E402
+
+IMAGE = (4, 7, 7)
+
+
+def single(op: str, shape: tuple[int, ...] = IMAGE, **params: object) -> ArchSpec:
+    g = GraphBuilder()
+    x = g.input(shape)
+    return g.build({"out": g.add(op, x, **params)})
+
+
+def branches(op: str) -> ArchSpec:
+    g = GraphBuilder()
+    x = g.input(IMAGE)
+    a = g.add("act", x, fn="tanh")
+    b = g.add("conv2d", x, out_channels=4 if op == "add" else 3, kernel=1)
+    return g.build({"out": g.add(op, a, b, x)})
+
+
+def vector(op: str, **params: object) -> ArchSpec:
+    g = GraphBuilder()
+    x = g.add("global_avg_pool", g.input(IMAGE))
+    return g.build({"out": g.add(op, x, **params)})
+
+
+CASES: dict[str, ArchSpec] = {
+    "conv2d-3x3-pad": single("conv2d", out_channels=6, kernel=3, padding=1),
+    "conv2d-bias-stride2": single("conv2d", out_channels=5, kernel=3, stride=2, padding=1, bias=True),
+    "conv2d-dilation2": single("conv2d", out_channels=4, kernel=3, padding=2, dilation=2),
+    "conv2d-groups2": single("conv2d", out_channels=6, kernel=3, padding=1, groups=2),
+    "conv2d-depthwise": single("conv2d", out_channels=4, kernel=5, padding=2, groups=4),
+    "conv2d-rect": single("conv2d", out_channels=3, kernel=(1, 3), stride=(2, 1), padding=(0, 1)),
+    "batchnorm-2d": single("batchnorm"),
+    "batchnorm-no-affine": single("batchnorm", affine=False, eps=1e-3, momentum=0.3),
+    "batchnorm-1d": vector("batchnorm"),
+    "identity": single("identity"),
+    "dropout-eval": single("dropout", rate=0.5),
+    "dropout-zero": single("dropout", rate=0.0),
+    "avg_pool-exclude-pad": single("avg_pool", kernel=3, stride=1, padding=1, count_include_pad=False),
+    "avg_pool-include-pad": single("avg_pool", kernel=3, stride=2, padding=1, count_include_pad=True),
+    "avg_pool-2x2": single("avg_pool", kernel=2, stride=2, padding=0, count_include_pad=True),
+    "max_pool-pad": single("max_pool", kernel=3, stride=2, padding=1),
+    "max_pool-nopad": single("max_pool", kernel=2, stride=2, padding=0),
+    "zero": single("zero"),
+    "zero-stride2-widen": single("zero", stride=2, out_channels=8),
+    "global_avg_pool": single("global_avg_pool"),
+    "linear": vector("linear", out_features=5),
+    "linear-no-bias": vector("linear", out_features=3, bias=False),
+    "add": branches("add"),
+    "concat": branches("concat"),
+    **{f"act-{fn}": single("act", fn=fn) for fn in ACTIVATIONS},
+}
+
+
+def test_every_op_has_a_jax_lowering_and_a_case() -> None:
+    assert set(JAX_OPS) == set(OPS)
+    covered = {n.op for arch in CASES.values() for n in arch.nodes}
+    assert set(OPS) <= covered
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_op_parity(case: str) -> None:
+    r = check_parity(CASES[case], batch=3)
+    assert r["params"]["torch"] == r["params"]["jax"] == r["params"]["arch"], r["params"]
+    assert r["shapes"]["expected"] == r["shapes"]["torch"] == r["shapes"]["jax"], r["shapes"]
+    assert r["eval_diff"] < 1e-5, r
+    assert r["train_diff"] is None or r["train_diff"] < 1e-4, r
+    assert r["state_diff"] is None or r["state_diff"] < 1e-5, r
+    assert r["ok"]
+
+
+def test_activations_cover_extreme_inputs() -> None:
+    x = np.linspace(-8, 8, 2 * 4 * 7 * 7, dtype=np.float32).reshape(2, *IMAGE)
+    for fn in ACTIVATIONS:
+        arch = single("act", fn=fn)
+        expected = torch_build(arch)(torch.from_numpy(x)).numpy()
+        np.testing.assert_allclose(np.asarray(build(arch)(x)), expected, atol=1e-6, err_msg=fn)
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+def test_batchnorm_running_stats_follow_torch(momentum: float | None) -> None:
+    arch = single("batchnorm", momentum=momentum)
+    tm, jm = torch_build(arch, seed=0), build(arch, seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(3):
+        x = (rng.standard_normal((5, *IMAGE)) * 3 + 1).astype(np.float32)
+        out_t = tm(torch.from_numpy(x)).detach().numpy()
+        np.testing.assert_allclose(np.asarray(jm(x)), out_t, atol=1e-5)
+    layer = jm.layers["batchnorm"]
+    np.testing.assert_allclose(np.asarray(layer.running_mean[...]), tm.layers["batchnorm"].running_mean, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(layer.running_var[...]), tm.layers["batchnorm"].running_var, atol=1e-5)
+    assert int(layer.num_batches_tracked[...]) == 3
+    tm.eval()
+    jm.eval()
+    x = rng.standard_normal((2, *IMAGE)).astype(np.float32)
+    np.testing.assert_allclose(np.asarray(jm(x)), tm(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
+
+
+def test_batch_stats_are_not_counted_and_dropout_is_active_in_train_mode() -> None:
+    arch = single("batchnorm")
+    assert count_params(build(arch)) == 2 * IMAGE[0]
+    drop = build(single("dropout", rate=0.5))
+    x = np.ones((4, *IMAGE), np.float32)
+    y = np.asarray(drop(x))
+    assert set(np.unique(y)) == {0.0, 2.0}
+    drop.eval()
+    np.testing.assert_array_equal(np.asarray(drop(x)), x)
+
+
+def test_weight_copy_rejects_mismatched_networks() -> None:
+    with pytest.raises((KeyError, ValueError)):
+        load_torch_weights(build(single("conv2d", out_channels=4)), torch_build(single("conv2d", out_channels=5)))
+    with pytest.raises(KeyError):
+        load_torch_weights(build(single("conv2d", out_channels=4)), torch_build(single("batchnorm")))
