@@ -58,7 +58,7 @@ def _state_diff(jax_model: Any, torch_model: Any) -> float:
     """Largest difference between a torch state dict entry and the NNX variable of the same name."""
     from flax import nnx
 
-    torch_state = {k: v.detach().numpy() for k, v in torch_model.state_dict().items()}
+    torch_state = {k: v.detach().numpy().copy() for k, v in torch_model.state_dict().items()}
     diff = 0.0
     for path, value in nnx.iter_graph(jax_model):
         if isinstance(value, (nnx.Param, nnx.BatchStat)):
@@ -94,8 +94,8 @@ def check_parity(arch: ArchSpec, atol: float = 1e-4, batch: int = 2, seed: int =
     heads = [head for head, _ in arch.outputs] if len(arch.outputs) > 1 else [""]
     expected = {head: (batch, *shape) for head, shape in zip(heads, arch.output_shapes.values())}
     result: dict[str, Any] = {
-        "params": {"torch": torch_backend.count_params(torch_model), "jax": jax_backend.count_params(jax_model),
-                   "arch": arch_cost(arch)["params"]},
+        "params": {"torch": torch_backend.count_params(torch_model),
+                   "jax": jax_backend.count_params(jax_model), "arch": arch_cost(arch)["params"]},
         "shapes": {"expected": expected, "torch": {k: v.shape for k, v in torch_eval.items()},
                    "jax": {k: v.shape for k, v in jax_eval.items()}},
         "eval_diff": _max_diff(torch_eval, jax_eval), "train_diff": None, "state_diff": None,

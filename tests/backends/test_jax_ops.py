@@ -101,9 +101,9 @@ def test_batchnorm_running_stats_follow_torch(momentum: float | None) -> None:
         x = (rng.standard_normal((5, *IMAGE)) * 3 + 1).astype(np.float32)
         out_t = tm(torch.from_numpy(x)).detach().numpy()
         np.testing.assert_allclose(np.asarray(jm(x)), out_t, atol=1e-5)
-    layer = jm.layers["batchnorm"]
-    np.testing.assert_allclose(np.asarray(layer.running_mean[...]), tm.layers["batchnorm"].running_mean, atol=1e-6)
-    np.testing.assert_allclose(np.asarray(layer.running_var[...]), tm.layers["batchnorm"].running_var, atol=1e-5)
+    layer, ref = jm.layers["batchnorm"], tm.layers["batchnorm"]
+    np.testing.assert_allclose(np.asarray(layer.running_mean[...]), ref.running_mean, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(layer.running_var[...]), ref.running_var, atol=1e-5)
     assert int(layer.num_batches_tracked[...]) == 3
     tm.eval()
     jm.eval()
@@ -124,6 +124,7 @@ def test_batch_stats_are_not_counted_and_dropout_is_active_in_train_mode() -> No
 
 def test_weight_copy_rejects_mismatched_networks() -> None:
     with pytest.raises((KeyError, ValueError)):
-        load_torch_weights(build(single("conv2d", out_channels=4)), torch_build(single("conv2d", out_channels=5)))
+        load_torch_weights(build(single("conv2d", out_channels=4)),
+                           torch_build(single("conv2d", out_channels=5)))
     with pytest.raises(KeyError):
         load_torch_weights(build(single("conv2d", out_channels=4)), torch_build(single("batchnorm")))

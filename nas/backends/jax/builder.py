@@ -86,7 +86,7 @@ def load_torch_weights(jax_module: JaxNetwork, torch_module: Any) -> JaxNetwork:
         variable = getattr(jax_module.layers[key], name, None)
         if not isinstance(variable, nnx.Variable):
             raise KeyError(f"torch entry {full_key!r} has no variable {name!r} in the JAX network")
-        value = tensor.detach().cpu().numpy()
+        value = tensor.detach().cpu().numpy().copy()  # jnp.asarray may alias; torch updates in place
         old = variable[...]
         if tuple(value.shape) != tuple(old.shape):
             raise ValueError(f"{full_key}: torch shape {tuple(value.shape)} != JAX shape {tuple(old.shape)}")

@@ -51,7 +51,7 @@ def make_steps(model: JaxNetwork, tx: optax.GradientTransformation) -> tuple[Cal
     eval_def = nnx.graphdef(model)
     model.train()
 
-    def loss_fn(params: nnx.State, rest: nnx.State, x: jax.Array, y: jax.Array) -> tuple[jax.Array, nnx.State]:
+    def loss_fn(params: nnx.State, rest: nnx.State, x: jax.Array, y: jax.Array) -> tuple[jax.Array, Any]:
         net = nnx.merge(train_def, params, rest, copy=True)
         logits = net(x)
         loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
@@ -72,13 +72,15 @@ def make_steps(model: JaxNetwork, tx: optax.GradientTransformation) -> tuple[Cal
 
 def accuracy(predict: Callable, params: nnx.State, rest: nnx.State, x: np.ndarray, y: np.ndarray,
              batch_size: int) -> float:
-    """Top-1 accuracy in percent; the last batch is zero-padded so one compiled shape serves all."""
+    """Top-1 accuracy in percent. Batches are zero-padded to ``batch_size`` (or, for a smaller split,
+    to the next power of two) so that few shapes get compiled."""
+    size = min(batch_size, 1 << max(len(x) - 1, 0).bit_length())
     correct = 0
-    for i in range(0, len(x), batch_size):
-        xb = x[i:i + batch_size]
+    for i in range(0, len(x), size):
+        xb = x[i:i + size]
         n = len(xb)
-        if n < batch_size and len(x) > batch_size:
-            xb = np.concatenate([xb, np.zeros((batch_size - n, *xb.shape[1:]), xb.dtype)])
+        if n < size:
+            xb = np.concatenate([xb, np.zeros((size - n, *xb.shape[1:]), xb.dtype)])
         pred = np.asarray(jnp.argmax(predict(params, rest, jnp.asarray(xb)), axis=1))[:n]
         correct += int((pred == y[i:i + n]).sum())
     return 100.0 * correct / max(len(x), 1)
@@ -96,15 +98,17 @@ def train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repor
         return _train(arch, data, config, report)
 
 
-def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Reporter | None) -> dict[str, float]:
+def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig,
+           report: Reporter | None) -> dict[str, float]:
     model = build(arch, seed=config.seed)
     rng = np.random.default_rng(config.seed)
-    steps_per_epoch = len(epoch_batches(len(data.train_x), config.batch_size, rng, config.max_steps_per_epoch))
+    limit = config.max_steps_per_epoch
+    steps_per_epoch = len(epoch_batches(len(data.train_x), config.batch_size, rng, limit))
     tx = make_optimizer(config, steps_per_epoch * config.epochs)
     train_step, predict = make_steps(model, tx)
     params, rest = nnx.state(model, nnx.Param), nnx.state(model, nnx.Not(nnx.Param))
     opt_state = tx.init(params)
-    shape = (config.batch_size, *data.train_x.shape[1:])
+    shape = (min(config.batch_size, len(data.train_x)), *data.train_x.shape[1:])
     train_step = train_step.lower(params, rest, opt_state, jnp.zeros(shape, jnp.float32),
                                   jnp.zeros(shape[:1], jnp.int32)).compile()
     step, train_seconds = 0, 0.0
@@ -112,7 +116,7 @@ def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repo
     for epoch in range(1, config.epochs + 1):
         start = time.perf_counter()
         losses = []
-        for idx in epoch_batches(len(data.train_x), config.batch_size, rng, config.max_steps_per_epoch):
+        for idx in epoch_batches(len(data.train_x), config.batch_size, rng, limit):
             xb, yb = jnp.asarray(data.train_x[idx]), jnp.asarray(data.train_y[idx].astype(np.int32))
             params, rest, opt_state, loss = train_step(params, rest, opt_state, xb, yb)
             losses.append(loss)
@@ -124,6 +128,7 @@ def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repo
                                               config.eval_batch_size)}
         if report is not None and report(epoch, dict(metrics)):
             raise Pruned(epoch, metrics)
-    metrics["test_accuracy"] = accuracy(predict, params, rest, data.test_x, data.test_y, config.eval_batch_size)
+    metrics["test_accuracy"] = accuracy(predict, params, rest, data.test_x, data.test_y,
+                                        config.eval_batch_size)
     metrics["steps_per_second"] = step / max(train_seconds, 1e-9)
     return metrics

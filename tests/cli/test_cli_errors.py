@@ -1,0 +1,71 @@
+"""A user's mistake: one clear line naming what is wrong and the valid choices, exit 2, no traceback."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nas.cli.main import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "nas.cli.main", *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["search", "space=nope"], "unknown space 'nope'; valid choices: nb201"),
+    (["search", "searcher=nope"], "unknown searcher 'nope'; valid choices: evolution, random"),
+    (["search", "evaluator=nope"], "unknown evaluator 'nope'; valid choices: cost, tabular, train"),
+    (["search", "dataset=nope"], "unknown dataset 'nope'; valid choices:"),
+    (["search", "runner=nope"], "unknown runner 'nope'; valid choices: local"),
+    (["search", "backend=tensorflow"], "unknown backend 'tensorflow'; valid choices: torch, jax"),
+    (["search", "budget.trials"], "malformed override 'budget.trials'"),
+    (["search", "budget.trialz=3"], "unknown setting 'budget.trialz'"),
+    (["search", "budget.trials=many"], "budget.trials must be a non-negative integer"),
+    (["search", "evaluator=tabular"], "evaluator.table=<path to nb201_combined.csv>"),
+    (["search", "evaluator=tabular", "evaluator.table=/no/such.csv"], "table file not found: /no/such.csv"),
+    (["search", "dataset=mnist"], "dataset.root must be set"),
+    (["search", "dataset=mnist", "dataset.root=/no/such/dir"], "/no/such/dir"),
+    (["search", "resume=/no/such/run"], "not a run directory"),
+    (["show", "/no/such.json"], "no such file or published architecture"),
+    (["frobnicate"], "unknown command 'frobnicate'"),
+])
+def test_user_errors_are_one_line(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", "is not valid JSON"),
+    ('{"space": "nb201"}', "lacks version, decisions"),
+    ('{"space": "nasbench999", "version": 1, "decisions": {}}', "unknown space 'nasbench999'"),
+    ('{"space": "nb201", "version": 7, "decisions": {}}', "version 7"),
+    ('{"space": "nb201", "version": 1, "decisions": {"edge_1_0": "conv_9x9"}}', "edge_1_0"),
+    ('[1, 2]', "must be a JSON object"),
+])
+def test_bad_genotype_files(tmp_path, content, message, capsys):
+    path = tmp_path / "arch.json"
+    path.write_text(content)
+    assert main(["show", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_no_traceback_in_a_real_process():
+    out = run_cli("search", "space=nope")
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: unknown space 'nope'; valid choices: nb201"
+
+
+def test_genotype_from_another_space_version(tmp_path, capsys):
+    import nas
+
+    g = nas.space("nb201").sample(0).to_json()
+    g["version"] = 0
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(g))
+    assert main(["show", str(path)]) == 2
+    assert "version 0; this build reads version 1" in capsys.readouterr().err
