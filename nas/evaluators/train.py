@@ -24,7 +24,8 @@ class TrainEvaluator:
 
     def __init__(self, backend: str = "torch", dataset: dict[str, Any] | None = None, epochs: int = 3,
                  batch_size: int = 128, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 5e-4,
-                 max_steps_per_epoch: int | None = None, device: str | None = None, **_: object) -> None:
+                 max_steps_per_epoch: int | None = None, device: str | None = None, threads: int | None = None,
+                 **_: object) -> None:
         self.backend_name = backend
         self.backend = get_backend(backend)
         self.dataset_options = dict(dataset or {"name": "digits"})
@@ -32,6 +33,7 @@ class TrainEvaluator:
                            momentum=float(momentum), weight_decay=float(weight_decay),
                            max_steps_per_epoch=max_steps_per_epoch)
         self.device = device
+        self.threads = threads
         self._data: ArrayDataset | None = None
 
     @property
@@ -44,6 +46,10 @@ class TrainEvaluator:
     def __call__(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         arch = space_of(genotype).decode(genotype)
         config = TrainConfig(seed=ctx.seed, **self.recipe)
+        if self.threads and self.backend_name == "torch":
+            import torch
+
+            torch.set_num_threads(int(self.threads))
         start = time.perf_counter()
         kwargs = {"device": self.device} if self.device else {}
         metrics = self.backend.train(arch, self.data, config, ctx.report, **kwargs)

@@ -68,7 +68,12 @@ def _zero_shape(ins, p):
 
 define(OpDef("zero", {"stride": 1, "out_channels": None}, shape=_zero_shape))
 
-define(OpDef("global_avg_pool", {}, shape=lambda ins, p: (ins[0][0],)))
+def _global_pool_shape(ins, p):
+    return (ins[0][0], 1, 1) if p["keepdims"] else (ins[0][0],)
+
+
+define(OpDef("global_avg_pool", {"keepdims": False}, shape=_global_pool_shape))
+define(OpDef("global_max_pool", {"keepdims": False}, shape=_global_pool_shape))
 
 
 def _linear_shape(ins, p):
@@ -101,3 +106,40 @@ def _concat_shape(ins, p):
 
 
 define(OpDef("concat", {}, shape=_concat_shape, arity=None))
+
+
+def _broadcast_shape(ins, p):
+    a, b = ins
+    if len(a) != len(b) or any(x != y and 1 not in (x, y) for x, y in zip(a, b)):
+        raise ValueError(f"mul cannot broadcast {a} with {b}")
+    return tuple(max(x, y) for x, y in zip(a, b))
+
+
+# Elementwise product with broadcasting of size-1 axes (squeeze-and-excitation gates).
+define(OpDef("mul", {}, shape=_broadcast_shape, arity=2))
+
+
+# Stochastic depth / drop-path: in training, zero a whole example's path with probability
+# ``rate * progress`` and scale the kept ones by 1/keep; identity in evaluation. ``progress``
+# (0..1) is a runtime attribute a schedule may set (NASNet's ScheduledDropPath); it defaults to 1.
+define(OpDef("drop_path", {"rate": 0.0}, shape=_same))
+
+
+def _pad_shape(ins, p):
+    c, h, w = ins[0]
+    left, right, top, bottom = p["pads"]
+    return (c, h + top + bottom, w + left + right)
+
+
+# Zero padding of the spatial axes as (left, right, top, bottom); negative values crop (the
+# one-pixel shift of NASNet's factorized reduction is pads=(-1, 1, -1, 1)).
+define(OpDef("pad", {"pads": (0, 0, 0, 0)}, shape=_pad_shape))
+
+
+def _upsample_shape(ins, p):
+    c, h, w = ins[0]
+    return (c, h * p["scale"], w * p["scale"])
+
+
+# Nearest-neighbour upsampling by an integer factor (multi-resolution fusion, dense heads).
+define(OpDef("upsample", {"scale": 2}, shape=_upsample_shape))

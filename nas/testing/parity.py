@@ -3,7 +3,7 @@
 ``check_parity`` builds both backends for one architecture, copies the torch weights (with random
 batch-norm statistics and affine terms, so the copy is really exercised) into the NNX module and
 compares parameter counts (with ``arch_cost``), output shapes, eval-mode outputs and, when the
-network has no active dropout, train-mode outputs and the running statistics they update.
+network has no active dropout or drop-path, train-mode outputs and the running statistics they update.
 ``BackendParitySuite`` runs it as pytest tests over genotypes of one registered space.
 """
 
@@ -100,7 +100,7 @@ def check_parity(arch: ArchSpec, atol: float = 1e-4, batch: int = 2, seed: int =
                    "jax": {k: v.shape for k, v in jax_eval.items()}},
         "eval_diff": _max_diff(torch_eval, jax_eval), "train_diff": None, "state_diff": None,
     }
-    if not any(n.op == "dropout" and n.p["rate"] > 0 for n in arch.nodes):
+    if not any(n.op in ("dropout", "drop_path") and n.p["rate"] > 0 for n in arch.nodes):
         torch_model.train()
         jax_model.train()
         with torch.no_grad():

@@ -166,8 +166,52 @@ def _identity(x: jax.Array) -> jax.Array:
     return x
 
 
-def _global_avg_pool(x: jax.Array) -> jax.Array:
-    return jnp.mean(x, axis=(2, 3))
+def _global_pool(kind: str, keepdims: bool) -> Callable[[jax.Array], jax.Array]:
+    reduce = jnp.mean if kind == "avg" else jnp.max
+
+    def pool(x: jax.Array) -> jax.Array:
+        return reduce(x, axis=(2, 3), keepdims=keepdims)
+
+    return pool
+
+
+def _mul(a: jax.Array, b: jax.Array) -> jax.Array:
+    return a * b
+
+
+def _pad(pads: tuple[int, int, int, int]) -> Callable[[jax.Array], jax.Array]:
+    left, right, top, bottom = (int(v) for v in pads)
+    config = ((0, 0, 0), (0, 0, 0), (top, bottom, 0), (left, right, 0))
+
+    def pad(x: jax.Array) -> jax.Array:
+        return jax.lax.pad(x, jnp.array(0, x.dtype), config)
+
+    return pad
+
+
+def _upsample(scale: int) -> Callable[[jax.Array], jax.Array]:
+    def upsample(x: jax.Array) -> jax.Array:
+        return jnp.repeat(jnp.repeat(x, scale, axis=2), scale, axis=3)
+
+    return upsample
+
+
+class DropPath(nnx.Module):
+    """Per-example path dropping like the torch ``DropPath``: rate x ``progress``, off when deterministic."""
+
+    def __init__(self, rate: float, rng: np.random.Generator) -> None:
+        self.rate = float(rate)
+        self.progress = 1.0
+        self.deterministic = False
+        self.rngs = nnx.Rngs(dropout=int(rng.integers(2**31))) if rate > 0 else None
+
+    def __call__(self, x: jax.Array) -> jax.Array:
+        drop = self.rate * self.progress
+        if self.deterministic or drop <= 0.0 or self.rngs is None:
+            return x
+        keep = 1.0 - drop
+        mask = jax.random.bernoulli(self.rngs.dropout(), keep, (x.shape[0],) + (1,) * (x.ndim - 1))
+        return x * mask.astype(x.dtype) / keep
 
 
 def _concat(*xs: jax.Array) -> jax.Array:
@@ -185,7 +229,12 @@ JAX_OPS: dict[str, Factory] = {
     "avg_pool": lambda ins, p, out, rng: Pool(p, "avg"),
     "max_pool": lambda ins, p, out, rng: Pool(p, "max"),
     "zero": lambda ins, p, out, rng: Fn(_zero(tuple(out))),
-    "global_avg_pool": lambda ins, p, out, rng: Fn(_global_avg_pool),
+    "global_avg_pool": lambda ins, p, out, rng: Fn(_global_pool("avg", p["keepdims"])),
+    "global_max_pool": lambda ins, p, out, rng: Fn(_global_pool("max", p["keepdims"])),
+    "mul": lambda ins, p, out, rng: Fn(_mul),
+    "drop_path": lambda ins, p, out, rng: DropPath(p["rate"], rng),
+    "pad": lambda ins, p, out, rng: Fn(_pad(p["pads"])),
+    "upsample": lambda ins, p, out, rng: Fn(_upsample(p["scale"])),
     "linear": lambda ins, p, out, rng: Linear(ins[0][0], p, rng),
     "add": lambda ins, p, out, rng: Fn(_add),
     "concat": lambda ins, p, out, rng: Fn(_concat),

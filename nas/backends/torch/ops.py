@@ -37,9 +37,56 @@ class Zero(nn.Module):
         return x.new_zeros((x.shape[0], *self.shape))
 
 
-class GlobalAvgPool(nn.Module):
+class GlobalPool(nn.Module):
+    def __init__(self, kind: str, keepdims: bool) -> None:
+        super().__init__()
+        self.kind = kind
+        self.keepdims = keepdims
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.mean(dim=(2, 3))
+        if self.kind == "avg":
+            return x.mean(dim=(2, 3), keepdim=self.keepdims)
+        return x.amax(dim=(2, 3), keepdim=self.keepdims)
+
+
+class Mul(nn.Module):
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return a * b
+
+
+class DropPath(nn.Module):
+    """Per-example path dropping; ``progress`` scales the rate (set by a schedule, default 1)."""
+
+    def __init__(self, rate: float) -> None:
+        super().__init__()
+        self.rate = float(rate)
+        self.progress = 1.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        drop = self.rate * self.progress
+        if not self.training or drop <= 0.0:
+            return x
+        keep = 1.0 - drop
+        mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
+        return x * mask / keep
+
+
+class Pad(nn.Module):
+    def __init__(self, pads: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        self.pads = tuple(int(v) for v in pads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.pad(x, self.pads)
+
+
+class Upsample(nn.Module):
+    def __init__(self, scale: int) -> None:
+        super().__init__()
+        self.scale = int(scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.repeat_interleave(self.scale, dim=2).repeat_interleave(self.scale, dim=3)
 
 
 def _conv(ins, p, out):
@@ -62,7 +109,12 @@ TORCH_OPS: dict[str, Callable[..., nn.Module]] = {
                                                  count_include_pad=p["count_include_pad"]),
     "max_pool": lambda ins, p, out: nn.MaxPool2d(pair(p["kernel"]), pair(p["stride"]), pair(p["padding"])),
     "zero": lambda ins, p, out: Zero(out),
-    "global_avg_pool": lambda ins, p, out: GlobalAvgPool(),
+    "global_avg_pool": lambda ins, p, out: GlobalPool("avg", p["keepdims"]),
+    "global_max_pool": lambda ins, p, out: GlobalPool("max", p["keepdims"]),
+    "mul": lambda ins, p, out: Mul(),
+    "drop_path": lambda ins, p, out: DropPath(p["rate"]),
+    "pad": lambda ins, p, out: Pad(p["pads"]),
+    "upsample": lambda ins, p, out: Upsample(p["scale"]),
     "linear": lambda ins, p, out: nn.Linear(ins[0][0], p["out_features"], bias=p["bias"]),
     "add": lambda ins, p, out: Add(),
     "concat": lambda ins, p, out: Concat(),
