@@ -23,6 +23,8 @@ SEARCHERS = {
     "evolution": ["searcher=evolution", "dedup=false"],
     "random+dedup": ["searcher=random", "dedup=true"],
     "evolution+dedup": ["searcher=evolution", "dedup=true"],  # the default of `nas search`
+    "optuna-tpe": ["searcher=optuna", "dedup=false"],
+    "optuna-tpe+dedup": ["searcher=optuna", "dedup=true"],
 }
 PUBLISHED = {"random": {"cifar10": 93.7, "cifar100": 71.2}, "evolution": {"cifar10": 93.9, "cifar100": 71.8}}
 

@@ -12,13 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from nas.core.genotype import Genotype
-from nas.core.result import Result
+from nas.core.result import Result, TrialState
 from nas.core.space import SearchSpace
 from nas.runner.executors import Executor, Job, Outcome
 from nas.runner.journal import Journal
 from nas.searchers.base import Objective, Searcher
 
-MAX_DUPLICATE_STREAK = 200
+MAX_DUPLICATE_STREAK = 1000  # proposals in a row that are duplicates or rejected: the space is exhausted
 
 
 @dataclass
@@ -37,8 +37,13 @@ def trial_seed(seed: int, trial: int) -> int:
 
 def run_loop(space: SearchSpace, searcher: Searcher, executor: Executor, journal: Journal, budget: int,
              seed: int, objective: Objective, state: LoopState, dedup: bool = False,
-             on_result: Callable[[Result, list[Result]], None] | None = None) -> list[Result]:
-    """Run until ``budget`` trials have finished (or the searcher has nothing left to propose)."""
+             on_result: Callable[[Result, list[Result]], None] | None = None,
+             admit: Callable[[Genotype], str | None] | None = None) -> list[Result]:
+    """Run until ``budget`` trials have finished (or the searcher has nothing left to propose).
+
+    ``admit`` may reject a genotype before it is evaluated (a hard constraint) by returning the
+    reason: the rejection is journalled, told to the searcher as a failed trial, and costs no budget.
+    """
     results = state.results
     cache: dict[str, Result] = {}
     for result in results:
@@ -62,6 +67,16 @@ def run_loop(space: SearchSpace, searcher: Searcher, executor: Executor, journal
                 if dedup and (key in cache or key in in_flight_keys):
                     if key in cache:
                         searcher.tell(genotype, cache[key])
+                    streak += 1
+                    if streak > MAX_DUPLICATE_STREAK:
+                        exhausted = True
+                    continue
+                reason = admit(genotype) if admit is not None else None
+                if reason:
+                    journal.append("rejected", genotype=genotype.to_json(), fingerprint=genotype.fingerprint(),
+                                   reason=reason)
+                    searcher.tell(genotype, Result(trial=-1, genotype=genotype, state=TrialState.FAILED,
+                                                   error=reason))
                     streak += 1
                     if streak > MAX_DUPLICATE_STREAK:
                         exhausted = True

@@ -17,9 +17,10 @@ from nas.data.base import DATASETS
 from nas.runner import executors
 from nas.runner.journal import Journal, read_events, replay
 from nas.runner.loop import LoopState, best_result, run_loop
+from nas.runner.plots import write_cost_accuracy_plot
 from nas.runner.progress import Progress
 from nas.runner.report import write_best, write_progress_plot, write_report
-from nas.searchers.base import SEARCHERS, Objective, Searcher
+from nas.searchers.base import SEARCHERS, MultiObjective, Searcher, parse_objectives
 
 CONFIG_FILE = "config.json"
 
@@ -91,13 +92,37 @@ def _evaluator_in_process(config: dict[str, Any]) -> Any:
     return executors._EVALUATOR_CACHE[key]
 
 
+CONSTRAINTS = {"params_max": "params", "macs_max": "macs"}
+
+
+def objectives_of(config: dict[str, Any]):
+    """``objectives=[a:max,b:min]`` when given (several), else ``objective``."""
+    return parse_objectives(str(config["objective"]), config.get("objectives"))
+
+
+def constraint_check(config: dict[str, Any], space: SearchSpace):
+    """A function rejecting genotypes over ``constraints.params_max`` / ``macs_max`` (None: no constraint)."""
+    limits = {CONSTRAINTS[k]: v for k, v in (config.get("constraints") or {}).items() if v is not None}
+    if not limits:
+        return None
+    from nas.core.cost import arch_cost
+
+    def admit(genotype) -> str | None:
+        cost = arch_cost(space.decode(genotype))
+        over = [f"{metric} {cost[metric]:,} > {limit:,.0f}" for metric, limit in limits.items()
+                if cost[metric] > limit]
+        return "constraint: " + ", ".join(over) if over else None
+
+    return admit
+
+
 def build_searcher(config: dict[str, Any], space: SearchSpace) -> Searcher:
     name, options = _options(config["searcher"])
     try:
         searcher = SEARCHERS.get(name)(**options)
     except TypeError as exc:
         raise UserError(f"bad option for searcher {name!r}: {exc}") from None
-    searcher.setup(space, int(config["seed"]), Objective.parse(config["objective"]))
+    searcher.setup(space, int(config["seed"]), objectives_of(config))
     return searcher
 
 
@@ -141,9 +166,14 @@ def check_config(config: dict[str, Any]) -> None:
     if config["budget"]["trials"] < 1:
         raise UserError("budget.trials must be at least 1")
     try:
-        Objective.parse(str(config["objective"]))
+        objectives_of(config)
     except ValueError as exc:
-        raise UserError(f"bad objective {config['objective']!r}: {exc}") from None
+        raise UserError(f"bad objective {config.get('objectives') or config['objective']!r}: {exc}") from None
+    for key, value in (config.get("constraints") or {}).items():
+        if key not in CONSTRAINTS:
+            raise UserError(f"unknown constraint {key!r}; valid: {', '.join(CONSTRAINTS)}")
+        if value is not None and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise UserError(f"constraints.{key} must be a number, got {value!r}")
     if config["backend"] not in ("torch", "jax"):
         raise UserError(f"unknown backend {config['backend']!r}; valid choices: torch, jax")
 
@@ -188,7 +218,7 @@ def resume(run_dir: str | os.PathLike, progress: bool = True, budget: int | None
 
 def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopState,
          progress: bool) -> RunSummary:
-    objective = Objective.parse(config["objective"])
+    objective = objectives_of(config)
     searcher = build_searcher(config, space)
     already = len(state.results)
     if already:
@@ -200,11 +230,18 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
         try:
             show = Progress(budget, objective, already=already, enabled=progress)
             results = run_loop(space, searcher, executor, journal, budget, int(config["seed"]), objective,
-                               state, dedup=bool(config.get("dedup", False)), on_result=show)
+                               state, dedup=bool(config.get("dedup", False)), on_result=show,
+                               admit=constraint_check(config, space))
         finally:
             executor.shutdown()
     best = best_result(results, objective)
     write_best(run_dir, best, space)
     write_report(run_dir, results, objective, space, config, time.time() - start)
+    if isinstance(objective, MultiObjective):
+        from nas.runner.pareto import write_pareto
+
+        write_pareto(run_dir, results, objective, space)
     write_progress_plot(run_dir, results, objective)
+    if any("macs" in r.metrics for r in results):
+        write_cost_accuracy_plot(run_dir, results, objective)
     return RunSummary(run_dir, results, best, space)

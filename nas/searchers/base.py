@@ -41,13 +41,50 @@ class Objective:
         return cls(metric, mode or "max")
 
 
+@dataclass(frozen=True)
+class MultiObjective:
+    """Several objectives; the first is the one reported as "best" and shown in progress lines."""
+
+    objectives: tuple[Objective, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.objectives) < 2:
+            raise ValueError("a multi-objective search needs at least two objectives")
+
+    @property
+    def metric(self) -> str:
+        return self.objectives[0].metric
+
+    @property
+    def mode(self) -> str:
+        return self.objectives[0].mode
+
+    def score(self, result: Result) -> float:
+        return self.objectives[0].score(result)
+
+    def vector(self, result: Result) -> tuple[float, ...]:
+        """Each objective oriented so larger is better (-inf when missing or failed)."""
+        return tuple(o.score(result) for o in self.objectives)
+
+    @classmethod
+    def parse(cls, items: list[str] | tuple[str, ...]) -> MultiObjective:
+        return cls(tuple(Objective.parse(str(item)) for item in items))
+
+
+def parse_objectives(single: str, several: list[str] | None) -> Objective | MultiObjective:
+    """The run's objective: ``objectives=[a:max,b:min]`` when given, else ``objective=a:max``."""
+    if several:
+        return MultiObjective.parse(several) if len(several) > 1 else Objective.parse(str(several[0]))
+    return Objective.parse(single)
+
+
 class Searcher(ABC):
     """Base class: ``setup`` once, then ``ask``/``tell`` in any interleaving (trials may run in parallel).
 
     ``ask`` returns ``None`` when the searcher has nothing more to propose (exhausted or waiting).
     """
 
-    def setup(self, space: SearchSpace, seed: int = 0, objective: Objective | None = None) -> None:
+    def setup(self, space: SearchSpace, seed: int = 0, objective: Objective | MultiObjective | None = None) -> None:
         self.space = space
         self.seed = seed
         self.objective = objective or Objective()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from nas.core.genotype import Genotype
 from nas.core.result import Result
-from nas.searchers.base import SEARCHERS, Searcher
-from nas.searchers.evolution.operators import AgingPopulation, tournament
+from nas.searchers.base import SEARCHERS, MultiObjective, Searcher
+from nas.searchers.evolution.operators import AgingPopulation, pareto_keys, tournament
 
 
 @SEARCHERS.register("evolution")
@@ -13,7 +13,8 @@ class RegularizedEvolution(Searcher):
     """Random genotypes until the population is full, then mutated tournament winners.
 
     ``population_size`` and ``sample_size`` default to the values used on NAS-Bench-201 (10, 3).
-    Failed trials join the population with the worst score, so they age out like any other.
+    Failed trials join the population with the worst score, so they age out like any other. With several
+    objectives the tournament compares non-dominated rank, then crowding distance (NSGA-II's order).
     """
 
     def __init__(self, population_size: int = 10, sample_size: int = 3, mutations: int = 1) -> None:
@@ -34,7 +35,13 @@ class RegularizedEvolution(Searcher):
             return self.space.sample(self.rng)
         if not len(self.population):
             return self.space.sample(self.rng)
-        parent = tournament(list(self.population), self.sample_size, self.objective.score, self.rng)
+        members = list(self.population)
+        if isinstance(self.objective, MultiObjective):
+            keys = pareto_keys(members, self.objective.vector)
+            position = {id(r): i for i, r in enumerate(members)}
+            parent = tournament(members, self.sample_size, lambda r: keys[position[id(r)]], self.rng)
+        else:
+            parent = tournament(members, self.sample_size, self.objective.score, self.rng)
         return self.space.mutate(parent.genotype, self.rng, n=self.mutations)
 
     def tell(self, genotype: Genotype, result: Result) -> None:
