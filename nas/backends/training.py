@@ -24,6 +24,10 @@ class TrainConfig:
     seed: int = 0
     max_steps_per_epoch: int | None = None
     eval_batch_size: int = 512
+    aux_weight: float = 0.4  # weight of auxiliary heads' losses (NASNet's 0.4); "logits" is the main head
+
+
+MAIN_HEAD = "logits"
 
 
 class Pruned(Exception):

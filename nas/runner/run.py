@@ -129,9 +129,16 @@ def build_searcher(config: dict[str, Any], space: SearchSpace) -> Searcher:
 def build_executor(config: dict[str, Any], journal: Journal) -> executors.Executor:
     name, options = _options(config["runner"])
     spec = evaluator_spec(config)
+    if name == "ray":
+        from nas.runner.ray_executor import RayExecutor
+
+        try:
+            return RayExecutor(spec, **options)
+        except TypeError as exc:
+            raise UserError(f"bad option for runner 'ray': {exc}") from None
     workers = int(options.get("workers", 1))
     if name != "local":
-        raise UserError(f"unknown runner {name!r}; valid choices: local")
+        raise UserError(f"unknown runner {name!r}; valid choices: local, ray")
     if workers <= 1:
         _evaluator_in_process(config)
 

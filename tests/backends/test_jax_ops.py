@@ -7,6 +7,7 @@ import pytest
 
 pytest.importorskip("jax")
 torch = pytest.importorskip("torch")
+nnx = pytest.importorskip("flax.nnx")
 
 from nas.backends.jax import build, count_params, load_torch_weights  # noqa: E402
 from nas.backends.jax.ops import JAX_OPS  # noqa: E402
@@ -38,6 +39,21 @@ def vector(op: str, **params: object) -> ArchSpec:
     return g.build({"out": g.add(op, x, **params)})
 
 
+def gate() -> ArchSpec:
+    """Squeeze-and-excitation style: a (C, 1, 1) sigmoid gate broadcast over the map."""
+    g = GraphBuilder()
+    x = g.input(IMAGE)
+    s = g.add("act", g.add("global_avg_pool", x, keepdims=True), fn="sigmoid")
+    return g.build({"out": g.add("mul", x, s)})
+
+
+def two_heads() -> ArchSpec:
+    g = GraphBuilder()
+    x = g.add("conv2d", g.input(IMAGE), out_channels=4, kernel=3, padding=1)
+    return g.build({"features": g.add("max_pool", x), "logits": g.add("linear", g.add("global_avg_pool", x),
+                                                                        out_features=2)})
+
+
 CASES: dict[str, ArchSpec] = {
     "conv2d-3x3-pad": single("conv2d", out_channels=6, kernel=3, padding=1),
     "conv2d-bias-stride2": single("conv2d", out_channels=5, kernel=3, stride=2, padding=1, bias=True),
@@ -59,11 +75,21 @@ CASES: dict[str, ArchSpec] = {
     "zero": single("zero"),
     "zero-stride2-widen": single("zero", stride=2, out_channels=8),
     "global_avg_pool": single("global_avg_pool"),
+    "global_avg_pool-keepdims": single("global_avg_pool", keepdims=True),
+    "global_max_pool": single("global_max_pool"),
+    "global_max_pool-keepdims": single("global_max_pool", keepdims=True),
+    "mul-gate": gate(),
+    "drop_path-eval": single("drop_path", rate=0.3),
+    "drop_path-zero": single("drop_path", rate=0.0),
+    "pad": single("pad", pads=(1, 2, 0, 1)),
+    "pad-crop": single("pad", pads=(-1, 1, -1, 1)),
+    "upsample": single("upsample", scale=2),
     "linear": vector("linear", out_features=5),
     "linear-no-bias": vector("linear", out_features=3, bias=False),
     "add": branches("add"),
     "concat": branches("concat"),
     **{f"act-{fn}": single("act", fn=fn) for fn in ACTIVATIONS},
+    "two-heads": two_heads(),
 }
 
 
@@ -111,7 +137,7 @@ def test_batchnorm_running_stats_follow_torch(momentum: float | None) -> None:
     np.testing.assert_allclose(np.asarray(jm(x)), tm(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
 
 
-def test_batch_stats_are_not_counted_and_dropout_is_active_in_train_mode() -> None:
+def test_batch_stats_are_not_counted_and_dropouts_are_active_in_train_mode() -> None:
     arch = single("batchnorm")
     assert count_params(build(arch)) == 2 * IMAGE[0]
     drop = build(single("dropout", rate=0.5))
@@ -120,6 +146,10 @@ def test_batch_stats_are_not_counted_and_dropout_is_active_in_train_mode() -> No
     assert set(np.unique(y)) == {0.0, 2.0}
     drop.eval()
     np.testing.assert_array_equal(np.asarray(drop(x)), x)
+    path = build(single("drop_path", rate=0.5), seed=2)
+    per_example = np.asarray(path(np.ones((16, *IMAGE), np.float32))).reshape(16, -1)
+    assert set(np.unique(per_example)) == {0.0, 2.0}
+    assert all(len(np.unique(row)) == 1 for row in per_example)
 
 
 def test_weight_copy_rejects_mismatched_networks() -> None:
@@ -128,3 +158,17 @@ def test_weight_copy_rejects_mismatched_networks() -> None:
                            torch_build(single("conv2d", out_channels=5)))
     with pytest.raises(KeyError):
         load_torch_weights(build(single("conv2d", out_channels=4)), torch_build(single("batchnorm")))
+
+
+def test_network_works_under_nnx_jit_and_split() -> None:
+    arch = CASES["two-heads"]
+    model = build(arch, seed=1)
+    x = np.random.default_rng(1).standard_normal((2, *IMAGE)).astype(np.float32)
+    eager = build(arch, seed=1)(x)
+    jitted = nnx.jit(lambda m, inp: m(inp))(model, x)
+    assert set(jitted) == {"features", "logits"}
+    for head in jitted:
+        np.testing.assert_allclose(np.asarray(jitted[head]), np.asarray(eager[head]), atol=1e-6)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+    again = nnx.merge(graphdef, params, rest)
+    assert count_params(again) == count_params(model) == 4 * 4 * 9 + 4 * 2 + 2

@@ -6,7 +6,13 @@ import sys
 
 import pytest
 
+from nas.cli.config import group_options
 from nas.cli.main import main
+from nas.core.space import SPACES
+from nas.searchers import SEARCHERS
+
+SPACE_CHOICES = ", ".join(SPACES.names())
+SEARCHER_CHOICES = ", ".join(group_options("searcher"))
 
 
 def run_cli(*args):
@@ -14,11 +20,11 @@ def run_cli(*args):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["search", "space=nope"], "unknown space 'nope'; valid choices: nb201"),
-    (["search", "searcher=nope"], "unknown searcher 'nope'; valid choices: evolution, random"),
+    (["search", "space=nope"], f"unknown space 'nope'; valid choices: {SPACE_CHOICES}"),
+    (["search", "searcher=nope"], f"unknown searcher 'nope'; valid choices: {SEARCHER_CHOICES}"),
     (["search", "evaluator=nope"], "unknown evaluator 'nope'; valid choices: cost, tabular, train"),
     (["search", "dataset=nope"], "unknown dataset 'nope'; valid choices:"),
-    (["search", "runner=nope"], "unknown runner 'nope'; valid choices: local"),
+    (["search", "runner=nope"], "unknown runner 'nope'; valid choices: local, ray"),
     (["search", "backend=tensorflow"], "unknown backend 'tensorflow'; valid choices: torch, jax"),
     (["search", "budget.trials"], "malformed override 'budget.trials'"),
     (["search", "budget.trialz=3"], "unknown setting 'budget.trialz'"),
@@ -54,10 +60,15 @@ def test_bad_genotype_files(tmp_path, content, message, capsys):
     assert message in err and len(err.strip().splitlines()) == 1
 
 
+def test_config_groups_match_the_registries():
+    assert group_options("space") == SPACES.names()
+    assert set(group_options("searcher")) <= set(SEARCHERS.names())
+
+
 def test_no_traceback_in_a_real_process():
     out = run_cli("search", "space=nope")
     assert out.returncode == 2
-    assert out.stderr.strip() == "error: unknown space 'nope'; valid choices: nb201"
+    assert out.stderr.strip() == f"error: unknown space 'nope'; valid choices: {SPACE_CHOICES}"
 
 
 def test_genotype_from_another_space_version(tmp_path, capsys):

@@ -10,3 +10,21 @@ class TestRandom(SearcherSuite):
 class TestEvolution(SearcherSuite):
     searcher_name = "evolution"
     searcher_options = {"population_size": 8, "sample_size": 3}
+
+
+class TestScaling(SearcherSuite):
+    """The dummy space has depth and width axes but no resolution; past its grid the searcher mutates."""
+
+    searcher_name = "scaling"
+
+
+class TestNASNetRL(SearcherSuite):
+    """A small controller updating every 5 tells, so the suite exercises PPO updates and replay."""
+
+    searcher_name = "nasnet_rl"
+    searcher_options = {"hidden_size": 16, "batch_size": 5}
+
+
+class TestOptunaTPE(SearcherSuite):
+    searcher_name = "optuna"
+    searcher_options = {"sampler": "tpe", "startup_trials": 5}

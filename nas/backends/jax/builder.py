@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
@@ -90,7 +89,7 @@ def load_torch_weights(jax_module: JaxNetwork, torch_module: Any) -> JaxNetwork:
         old = variable[...]
         if tuple(value.shape) != tuple(old.shape):
             raise ValueError(f"{full_key}: torch shape {tuple(value.shape)} != JAX shape {tuple(old.shape)}")
-        variable[...] = jnp.asarray(value, dtype=old.dtype)
+        variable[...] = jax.device_put(value.astype(old.dtype))
         filled.add((key, name))
     for path, value in nnx.iter_graph(jax_module):
         if isinstance(value, (nnx.Param, nnx.BatchStat)) and (path[1], path[-1]) not in filled:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -32,11 +33,52 @@ ACT: dict[str, Callable[[jax.Array], jax.Array]] = {
 
 
 def _uniform(rng: np.random.Generator, shape: Shape, bound: float) -> jax.Array:
-    return jnp.asarray(rng.uniform(-bound, bound, shape).astype(np.float32))
+    return jax.device_put(rng.uniform(-bound, bound, shape).astype(np.float32))
 
 
 def _const(value: float, shape: Shape, dtype: type = np.float32) -> jax.Array:
-    return jnp.asarray(np.full(shape, value, dtype))
+    return jax.device_put(np.full(shape, value, dtype))
+
+
+@partial(jax.jit, static_argnames=("stride", "padding", "dilation", "groups"))
+def conv2d(x: jax.Array, weight: jax.Array, bias: jax.Array | None, *, stride: tuple[int, int],
+           padding: tuple[tuple[int, int], ...], dilation: tuple[int, int], groups: int) -> jax.Array:
+    """NCHW convolution with an OIHW kernel (one compiled program per shape when run eagerly)."""
+    y = jax.lax.conv_general_dilated(x, weight, stride, padding, rhs_dilation=dilation,
+                                     dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=groups)
+    return y if bias is None else y + bias[None, :, None, None]
+
+
+def _normalize(x: jax.Array, mean: jax.Array, var: jax.Array, weight: jax.Array | None,
+               bias: jax.Array | None, eps: float) -> jax.Array:
+    view = (1, -1) + (1,) * (x.ndim - 2)
+    y = (x - mean.reshape(view)) * jax.lax.rsqrt(var.reshape(view) + eps)
+    return y if weight is None else y * weight.reshape(view) + bias.reshape(view)
+
+
+@partial(jax.jit, static_argnames=("eps",))
+def batch_norm(x: jax.Array, mean: jax.Array, var: jax.Array, weight: jax.Array | None,
+               bias: jax.Array | None, *, eps: float) -> jax.Array:
+    """Batch norm with given statistics (eval mode)."""
+    return _normalize(x, mean, var, weight, bias, eps)
+
+
+@partial(jax.jit, static_argnames=("eps", "momentum"))
+def batch_norm_train(x: jax.Array, running_mean: jax.Array, running_var: jax.Array, count: jax.Array,
+                     weight: jax.Array | None, bias: jax.Array | None, *, eps: float,
+                     momentum: float | None) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
+    """Batch norm with batch statistics; returns the output and torch's updated running statistics
+    (momentum ``None``: cumulative average) and batch count."""
+    axes = (0, *range(2, x.ndim))
+    view = (1, -1) + (1,) * (x.ndim - 2)
+    mean = jnp.mean(x, axis=axes)
+    var = jnp.mean(jnp.square(x - mean.reshape(view)), axis=axes)
+    n = x.size // x.shape[1]
+    count = count + 1
+    m = 1.0 / count if momentum is None else momentum
+    new_mean = (1 - m) * running_mean + m * jax.lax.stop_gradient(mean)
+    new_var = (1 - m) * running_var + m * jax.lax.stop_gradient(var) * (n / max(n - 1, 1))
+    return _normalize(x, mean, var, weight, bias, eps), new_mean, new_var, count
 
 
 class Conv2d(nnx.Module):
@@ -56,46 +98,42 @@ class Conv2d(nnx.Module):
         self.groups = groups
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        y = jax.lax.conv_general_dilated(
-            x, self.weight[...], self.stride, self.padding, rhs_dilation=self.dilation,
-            dimension_numbers=("NCHW", "OIHW", "NCHW"), feature_group_count=self.groups)
-        if self.bias is not None:
-            y = y + self.bias[...][None, :, None, None]
-        return y
+        bias = self.bias[...] if self.bias is not None else None
+        return conv2d(x, self.weight[...], bias, stride=self.stride, padding=self.padding,
+                      dilation=self.dilation, groups=self.groups)
 
 
 class BatchNorm(nnx.Module):
     """``torch.nn.BatchNorm1d/2d``: batch statistics in train mode (running stats updated with
     torch's momentum and the unbiased variance), running statistics in eval mode."""
 
-    def __init__(self, channels: int, p: dict, ndim: int) -> None:
+    def __init__(self, channels: int, p: dict) -> None:
         self.weight = nnx.Param(_const(1.0, (channels,))) if p["affine"] else None
         self.bias = nnx.Param(_const(0.0, (channels,))) if p["affine"] else None
         self.running_mean = nnx.BatchStat(_const(0.0, (channels,)))
         self.running_var = nnx.BatchStat(_const(1.0, (channels,)))
         self.num_batches_tracked = nnx.BatchStat(_const(0, (), np.int32))
         self.eps = float(p["eps"])
-        self.momentum = p["momentum"]
-        self.axes = (0, 2, 3) if ndim == 3 else (0,)
+        self.momentum = None if p["momentum"] is None else float(p["momentum"])
         self.use_running_average = False
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        view = (1, -1, 1, 1) if len(self.axes) == 3 else (1, -1)
+        weight = self.weight[...] if self.weight is not None else None
+        bias = self.bias[...] if self.bias is not None else None
         if self.use_running_average:
-            mean, var = self.running_mean[...], self.running_var[...]
-        else:
-            mean = jnp.mean(x, axis=self.axes)
-            var = jnp.mean(jnp.square(x - mean.reshape(view)), axis=self.axes)
-            n = x.size // x.shape[1]
-            count = self.num_batches_tracked[...] + 1
-            self.num_batches_tracked[...] = count
-            m = 1.0 / count if self.momentum is None else float(self.momentum)
-            self.running_mean[...] = (1 - m) * self.running_mean[...] + m * mean
-            self.running_var[...] = (1 - m) * self.running_var[...] + m * var * (n / max(n - 1, 1))
-        y = (x - mean.reshape(view)) * jax.lax.rsqrt(var.reshape(view) + self.eps)
-        if self.weight is not None:
-            y = y * self.weight[...].reshape(view) + self.bias[...].reshape(view)
+            return batch_norm(x, self.running_mean[...], self.running_var[...], weight, bias, eps=self.eps)
+        y, mean, var, count = batch_norm_train(x, self.running_mean[...], self.running_var[...],
+                                               self.num_batches_tracked[...], weight, bias, eps=self.eps,
+                                               momentum=self.momentum)
+        self.running_mean[...], self.running_var[...], self.num_batches_tracked[...] = mean, var, count
         return y
+
+
+@jax.jit
+def linear(x: jax.Array, weight: jax.Array, bias: jax.Array | None) -> jax.Array:
+    """``x @ weight.T + bias`` with torch's (out, in) weight."""
+    y = x @ weight.T
+    return y if bias is None else y + bias
 
 
 class Linear(nnx.Module):
@@ -107,8 +145,21 @@ class Linear(nnx.Module):
         self.bias = nnx.Param(_uniform(rng, (p["out_features"],), bound)) if p["bias"] else None
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        y = x @ self.weight[...].T
-        return y + self.bias[...] if self.bias is not None else y
+        return linear(x, self.weight[...], self.bias[...] if self.bias is not None else None)
+
+
+@partial(jax.jit, static_argnames=("kind", "window", "strides", "padding", "include_pad"))
+def pool2d(x: jax.Array, *, kind: str, window: tuple[int, ...], strides: tuple[int, ...],
+           padding: tuple[tuple[int, int], ...], include_pad: bool) -> jax.Array:
+    """Max (``-inf`` padding) or average pooling; the average divides by the window, or by its
+    unpadded part when ``include_pad`` is false, as torch does."""
+    if kind == "max":
+        return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, window, strides, padding)
+    total = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, strides, padding)
+    if include_pad:
+        return total / (window[2] * window[3])
+    ones = jnp.ones((1, 1, *x.shape[2:]), x.dtype)
+    return total / jax.lax.reduce_window(ones, 0.0, jax.lax.add, window, strides, padding)
 
 
 class Pool(nnx.Module):
@@ -123,14 +174,8 @@ class Pool(nnx.Module):
         self.include_pad = bool(p.get("count_include_pad", True))
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        if self.kind == "max":
-            return jax.lax.reduce_window(x, -jnp.inf, jax.lax.max, self.window, self.strides, self.padding)
-        total = jax.lax.reduce_window(x, 0.0, jax.lax.add, self.window, self.strides, self.padding)
-        if self.include_pad:
-            return total / (self.window[2] * self.window[3])
-        ones = jnp.ones((1, 1, *x.shape[2:]), x.dtype)
-        count = jax.lax.reduce_window(ones, 0.0, jax.lax.add, self.window, self.strides, self.padding)
-        return total / count
+        return pool2d(x, kind=self.kind, window=self.window, strides=self.strides, padding=self.padding,
+                      include_pad=self.include_pad)
 
 
 class Fn(nnx.Module):
@@ -196,20 +241,23 @@ def _upsample(scale: int) -> Callable[[jax.Array], jax.Array]:
     return upsample
 
 
+class Progress(nnx.Variable):
+    """Training progress in [0, 1] read by drop-path (state, so a compiled step sees updates)."""
+
+
 class DropPath(nnx.Module):
     """Per-example path dropping like the torch ``DropPath``: rate x ``progress``, off when deterministic."""
 
     def __init__(self, rate: float, rng: np.random.Generator) -> None:
         self.rate = float(rate)
-        self.progress = 1.0
+        self.progress = Progress(jnp.asarray(1.0, jnp.float32))
         self.deterministic = False
         self.rngs = nnx.Rngs(dropout=int(rng.integers(2**31))) if rate > 0 else None
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        drop = self.rate * self.progress
-        if self.deterministic or drop <= 0.0 or self.rngs is None:
+        if self.deterministic or self.rate <= 0.0 or self.rngs is None:
             return x
-        keep = 1.0 - drop
+        keep = 1.0 - self.rate * self.progress[...]
         mask = jax.random.bernoulli(self.rngs.dropout(), keep, (x.shape[0],) + (1,) * (x.ndim - 1))
         return x * mask.astype(x.dtype) / keep
 
@@ -222,7 +270,7 @@ Factory = Callable[[list[Shape], dict, Shape, np.random.Generator], nnx.Module]
 
 JAX_OPS: dict[str, Factory] = {
     "conv2d": lambda ins, p, out, rng: Conv2d(ins[0][0], p, rng),
-    "batchnorm": lambda ins, p, out, rng: BatchNorm(out[0], p, len(out)),
+    "batchnorm": lambda ins, p, out, rng: BatchNorm(out[0], p),
     "act": lambda ins, p, out, rng: Fn(ACT[p["fn"]]),
     "identity": lambda ins, p, out, rng: Fn(_identity),
     "dropout": lambda ins, p, out, rng: _dropout(p, rng),

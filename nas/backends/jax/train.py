@@ -20,7 +20,8 @@ import optax
 from flax import nnx
 
 from nas.backends.jax.builder import JaxNetwork, build
-from nas.backends.training import Pruned, Reporter, TrainConfig, epoch_batches
+from nas.backends.jax.ops import Progress
+from nas.backends.training import MAIN_HEAD, Pruned, Reporter, TrainConfig, epoch_batches
 from nas.core.ir import ArchSpec
 from nas.data.base import ArrayDataset
 
@@ -42,7 +43,30 @@ def make_optimizer(config: TrainConfig, total_steps: int) -> optax.GradientTrans
     )
 
 
-def make_steps(model: JaxNetwork, tx: optax.GradientTransformation) -> tuple[Callable, Callable]:
+def main_output(out: jax.Array | dict[str, jax.Array]) -> jax.Array:
+    """The main head of a network's output (the array itself for single-head networks)."""
+    return out[MAIN_HEAD] if isinstance(out, dict) else out
+
+
+def loss_of(out: jax.Array | dict[str, jax.Array], y: jax.Array, aux_weight: float) -> jax.Array:
+    """Cross-entropy of the main head plus ``aux_weight`` times that of every auxiliary head."""
+    def ce(logits: jax.Array) -> jax.Array:
+        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+    if not isinstance(out, dict):
+        return ce(out)
+    return ce(out[MAIN_HEAD]) + sum(aux_weight * ce(v) for k, v in out.items() if k != MAIN_HEAD)
+
+
+def with_progress(rest: nnx.State, progress: float) -> nnx.State:
+    """``rest`` with every drop-path ``Progress`` variable set to ``progress`` (scheduled drop-path)."""
+    value = jnp.asarray(min(1.0, max(0.0, progress)), jnp.float32)
+    return jax.tree.map(lambda v: v.replace(value) if isinstance(v, Progress) else v, rest,
+                        is_leaf=lambda v: isinstance(v, nnx.Variable))
+
+
+def make_steps(model: JaxNetwork, tx: optax.GradientTransformation,
+               aux_weight: float = 0.4) -> tuple[Callable, Callable]:
     """Compiled ``train_step(params, rest, opt_state, x, y) -> (params, rest, opt_state, loss)`` and
     ``predict(params, rest, x) -> logits`` (eval mode), over the state of ``model``."""
     model.train()
@@ -53,8 +77,7 @@ def make_steps(model: JaxNetwork, tx: optax.GradientTransformation) -> tuple[Cal
 
     def loss_fn(params: nnx.State, rest: nnx.State, x: jax.Array, y: jax.Array) -> tuple[jax.Array, Any]:
         net = nnx.merge(train_def, params, rest, copy=True)
-        logits = net(x)
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        loss = loss_of(net(x), y, aux_weight)
         return loss, nnx.state(net, nnx.Not(nnx.Param))
 
     @jax.jit
@@ -65,7 +88,7 @@ def make_steps(model: JaxNetwork, tx: optax.GradientTransformation) -> tuple[Cal
 
     @jax.jit
     def predict(params, rest, x):
-        return nnx.merge(eval_def, params, rest)(x)
+        return main_output(nnx.merge(eval_def, params, rest)(x))
 
     return train_step, predict
 
@@ -105,7 +128,9 @@ def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig,
     limit = config.max_steps_per_epoch
     steps_per_epoch = len(epoch_batches(len(data.train_x), config.batch_size, rng, limit))
     tx = make_optimizer(config, steps_per_epoch * config.epochs)
-    train_step, predict = make_steps(model, tx)
+    train_step, predict = make_steps(model, tx, config.aux_weight)
+    total = steps_per_epoch * config.epochs
+    has_drop_path = any(n.op == "drop_path" for n in arch.nodes)
     params, rest = nnx.state(model, nnx.Param), nnx.state(model, nnx.Not(nnx.Param))
     opt_state = tx.init(params)
     shape = (min(config.batch_size, len(data.train_x)), *data.train_x.shape[1:])
@@ -118,6 +143,8 @@ def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig,
         losses = []
         for idx in epoch_batches(len(data.train_x), config.batch_size, rng, limit):
             xb, yb = jnp.asarray(data.train_x[idx]), jnp.asarray(data.train_y[idx].astype(np.int32))
+            if has_drop_path:
+                rest = with_progress(rest, step / max(total, 1))
             params, rest, opt_state, loss = train_step(params, rest, opt_state, xb, yb)
             losses.append(loss)
             step += 1
