@@ -39,7 +39,7 @@ define(OpDef(
 ))
 
 define(OpDef(
-    "batchnorm", {"affine": True, "eps": 1e-5, "momentum": 0.1},
+    "batchnorm", {"affine": True, "eps": 1e-5, "momentum": 0.1, "zero_init": False},
     shape=_same, params=lambda ins, p, out: 2 * out[0] if p["affine"] else 0,
 ))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
 import time
@@ -103,6 +104,9 @@ def objectives_of(config: dict[str, Any]):
 def constraint_check(config: dict[str, Any], space: SearchSpace):
     """A function rejecting genotypes over ``constraints.params_max`` / ``macs_max`` (None: no constraint)."""
     limits = {CONSTRAINTS[k]: v for k, v in (config.get("constraints") or {}).items() if v is not None}
+    macs_budget = (config.get("budget") or {}).get("macs")
+    if macs_budget is not None:
+        limits["macs"] = min(limits.get("macs", macs_budget), macs_budget)
     if not limits:
         return None
     from nas.core.cost import arch_cost
@@ -118,8 +122,13 @@ def constraint_check(config: dict[str, Any], space: SearchSpace):
 
 def build_searcher(config: dict[str, Any], space: SearchSpace) -> Searcher:
     name, options = _options(config["searcher"])
+    cls = SEARCHERS.get(name)
+    macs_budget = (config.get("budget") or {}).get("macs")
+    if macs_budget is not None and options.get("max_macs") is None \
+            and "max_macs" in inspect.signature(cls.__init__).parameters:
+        options["max_macs"] = macs_budget  # a searcher that plans within a compute budget gets budget.macs
     try:
-        searcher = SEARCHERS.get(name)(**options)
+        searcher = cls(**options)
     except TypeError as exc:
         raise UserError(f"bad option for searcher {name!r}: {exc}") from None
     searcher.setup(space, int(config["seed"]), objectives_of(config))
@@ -172,6 +181,9 @@ def check_config(config: dict[str, Any]) -> None:
             raise UserError(f"{key} must be a non-negative integer, got {value!r}")
     if config["budget"]["trials"] < 1:
         raise UserError("budget.trials must be at least 1")
+    macs = config["budget"].get("macs")
+    if macs is not None and (not isinstance(macs, (int, float)) or isinstance(macs, bool) or macs <= 0):
+        raise UserError(f"budget.macs must be a positive number, got {macs!r}")
     try:
         objectives_of(config)
     except ValueError as exc:

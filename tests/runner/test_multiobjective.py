@@ -55,3 +55,18 @@ def test_bad_objective_and_constraint(nb201_table, tmp_path):
         search(config(nb201_table, tmp_path / "a", "objective=valid_accuracy:up"), progress=False)
     with pytest.raises(UserError, match="constraints.params_max must be a number"):
         search(config(nb201_table, tmp_path / "b", "constraints.params_max=lots"), progress=False)
+
+
+def test_macs_budget_reaches_the_scaling_searcher_and_rejects_larger_candidates(tmp_path):
+    import nas
+
+    space = nas.space("resnet_rs", preset="small")
+    costs = sorted(nas.cost(space.sample(s))["macs"] for s in range(30))
+    budget = costs[len(costs) // 2]
+    config = compose(["space=resnet_rs", "searcher=scaling", "evaluator=cost", "objective=macs:max",
+                      f"budget.macs={budget}", "budget.trials=4", f"run_dir={tmp_path / 'r'}"])
+    summary = search(config, progress=False)
+    assert summary.results and all(r.metrics["macs"] <= budget for r in summary.results)
+    from nas.runner.run import build_searcher, build_space
+
+    assert build_searcher(config, build_space(config)).max_macs == budget

@@ -130,3 +130,24 @@ def test_encode_decode_round_trip() -> None:
     assert "ResNet-RS-152 x1.5 @224" in space.describe(g)
     wider = arch_cost(space.decode(g))["params"]
     assert wider > 1.5**2 * 0.9 * arch_cost(space.decode(g.replace(width_mult=1.0)))["params"]
+
+
+def test_last_bn_of_each_branch_starts_at_zero():
+    import numpy as np
+
+    import nas
+    from nas.backends.jax import build as jax_build
+    from nas.backends.torch import build as torch_build
+    from nas.spaces.resolve import space_of
+
+    space = nas.space("resnet_rs", preset="small")
+    arch = space_of(space.sample(0)).decode(space.sample(0))
+    zeroed = [n.name for n in arch.nodes if n.op == "batchnorm" and n.p["zero_init"]]
+    assert zeroed and all(name.endswith("branch.bn3") for name in zeroed)
+    torch_net, jax_net = torch_build(arch, seed=0), jax_build(arch, seed=0)
+    for name in zeroed:
+        key = name.replace(".", "/")
+        assert float(torch_net.layers[key].weight.abs().sum()) == 0.0
+        assert float(np.abs(np.asarray(jax_net.layers[key].weight[...])).sum()) == 0.0
+    other = next(n.name for n in arch.nodes if n.op == "batchnorm" and not n.p["zero_init"])
+    assert float(torch_net.layers[other.replace(".", "/")].weight.min()) == 1.0

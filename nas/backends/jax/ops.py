@@ -108,7 +108,8 @@ class BatchNorm(nnx.Module):
     torch's momentum and the unbiased variance), running statistics in eval mode."""
 
     def __init__(self, channels: int, p: dict) -> None:
-        self.weight = nnx.Param(_const(1.0, (channels,))) if p["affine"] else None
+        gamma = 0.0 if p.get("zero_init") else 1.0
+        self.weight = nnx.Param(_const(gamma, (channels,))) if p["affine"] else None
         self.bias = nnx.Param(_const(0.0, (channels,))) if p["affine"] else None
         self.running_mean = nnx.BatchStat(_const(0.0, (channels,)))
         self.running_var = nnx.BatchStat(_const(1.0, (channels,)))

@@ -96,7 +96,10 @@ def _conv(ins, p, out):
 
 def _bn(ins, p, out):
     cls = nn.BatchNorm2d if len(out) == 3 else nn.BatchNorm1d
-    return cls(out[0], eps=p["eps"], momentum=p["momentum"], affine=p["affine"])
+    bn = cls(out[0], eps=p["eps"], momentum=p["momentum"], affine=p["affine"])
+    if p["zero_init"] and p["affine"]:  # a residual branch that starts as the identity (ResNet-RS)
+        nn.init.zeros_(bn.weight)
+    return bn
 
 
 TORCH_OPS: dict[str, Callable[..., nn.Module]] = {

@@ -10,8 +10,7 @@ Each genotype carries the size-dependent regularization of the released configs 
 recipe (``ResNetRSSpace.recipe``): derived from (depth, resolution) by the rule that reproduces the
 table of the released configs; with macro ``regularization: released`` decode applies its dropout and
 stochastic depth. The last BN of every residual branch (nodes ``...branch.bn3``) is initialised to
-zero in the reference code; our ``batchnorm`` op has no init parameter, so the recipe records it
-(``zero_init_last_bn``) for a trainer to honour and the backends start it at one.
+zero as in the reference code (``batchnorm`` with ``zero_init=True``, honoured by both backends).
 """
 
 from __future__ import annotations
@@ -122,9 +121,10 @@ class ResNetRSSpace(GridSpace):
         return g.build({"logits": x})
 
 
-def _conv_bn(g: GraphBuilder, x: str, out: int, kernel: int, stride: int, conv: str, bn: str, relu: bool) -> str:
+def _conv_bn(g: GraphBuilder, x: str, out: int, kernel: int, stride: int, conv: str, bn: str, relu: bool,
+             zero_init: bool = False) -> str:
     x = g.add("conv2d", x, out_channels=out, kernel=kernel, stride=stride, padding=kernel // 2, name=conv)
-    x = g.add("batchnorm", x, name=bn)
+    x = g.add("batchnorm", x, name=bn, zero_init=zero_init)
     return g.add("act", x, fn="relu", name=f"{bn}_relu") if relu else x
 
 
@@ -141,7 +141,7 @@ def _bottleneck(g: GraphBuilder, x: str, planes: int, stride: int, project: bool
     with g.scope("branch"):
         y = _conv_bn(g, x, planes, 1, 1, "conv1", "bn1", relu=True)
         y = _conv_bn(g, y, planes, 3, stride, "conv2", "bn2", relu=True)
-        y = _conv_bn(g, y, 4 * planes, 1, 1, "conv3", "bn3", relu=False)
+        y = _conv_bn(g, y, 4 * planes, 1, 1, "conv3", "bn3", relu=False, zero_init=True)
     if se_ratio > 0:
         with g.scope("se"):
             s = g.add("global_avg_pool", y, keepdims=True, name="pool")
