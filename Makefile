@@ -22,6 +22,7 @@ search: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m slow
 
 test-slow: install
 	$(BIN)/pytest -q -m slow
