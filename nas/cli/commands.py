@@ -43,7 +43,8 @@ def cmd_spaces(args: Sequence[str]) -> int:
     for name in SPACES.names():
         space = SPACES.get(name)()
         size = space.size()
-        print(f"{name:<12}{space.version:>8}{(f'{size:,}' if size else 'infinite'):>14}  "
+        shown = "infinite" if not size else f"{size:,}" if size < 10**12 else f"{size:.2e}"
+        print(f"{name:<12}{space.version:>8}{shown:>14}  "
               f"{', '.join(space.presets)}")
     print("\npublished architectures: " + ", ".join(PUBLISHED.names()))
     return 0
