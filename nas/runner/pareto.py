@@ -9,6 +9,7 @@ from pathlib import Path
 from nas.core.pareto import pareto_indices
 from nas.core.result import Result
 from nas.core.space import SearchSpace
+from nas.runner.figures import new_axes, save
 from nas.searchers.base import MultiObjective
 
 
@@ -39,14 +40,9 @@ def write_pareto(run_dir: Path, results: list[Result], objectives: MultiObjectiv
 
 
 def _plot(run_dir: Path, results: list[Result], front: list[Result], objectives: MultiObjective) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     x_obj, y_obj = objectives.objectives[1], objectives.objectives[0]
     ok = [r for r in results if r.ok and x_obj.metric in r.metrics and y_obj.metric in r.metrics]
-    fig, ax = plt.subplots(figsize=(6, 4), dpi=110)
+    fig, ax = new_axes((6, 4))
     ax.scatter([r.metrics[x_obj.metric] for r in ok], [r.metrics[y_obj.metric] for r in ok], s=14, alpha=0.5,
                label="trials")
     line = sorted(front, key=lambda r: r.metrics[x_obj.metric])
@@ -54,10 +50,4 @@ def _plot(run_dir: Path, results: list[Result], front: list[Result], objectives:
             label="Pareto front")
     if x_obj.metric in ("params", "macs"):
         ax.set_xscale("log")
-    ax.set_xlabel(f"{x_obj.metric} ({x_obj.mode})")
-    ax.set_ylabel(f"{y_obj.metric} ({y_obj.mode})")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best")
-    fig.tight_layout()
-    fig.savefig(run_dir / "pareto.png")
-    plt.close(fig)
+    save(fig, ax, run_dir / "pareto.png", f"{x_obj.metric} ({x_obj.mode})", f"{y_obj.metric} ({y_obj.mode})")

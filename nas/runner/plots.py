@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from nas.core.result import Result
+from nas.runner.figures import new_axes, save
 from nas.searchers.base import Objective
 
 FILENAME = "cost_vs_accuracy.png"
@@ -40,25 +41,12 @@ def write_cost_accuracy_plot(run_dir: Path, results: list[Result], objective: Ob
     points = cost_points(results, objective)
     if not points:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    fig, ax = new_axes()
     ax.scatter([p[0] for p in points], [p[1] for p in points], s=16, alpha=0.7, label="trial")
     front = envelope(points, objective.mode)
     if len(front) > 1:
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="C3", label="frontier")
     if min(p[0] for p in points) > 0:
         ax.set_xscale("log")
-    ax.set_xlabel("MACs per example (FLOPs / 2)")
-    ax.set_ylabel(objective.metric)
-    ax.set_title("objective vs compute")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    path = Path(run_dir) / FILENAME
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    return save(fig, ax, Path(run_dir) / FILENAME, "MACs per example (FLOPs / 2)", objective.metric,
+                "objective vs compute", legend="lower right")

@@ -9,6 +9,7 @@ from typing import Any
 
 from nas.core.result import Result, TrialState
 from nas.core.space import SearchSpace
+from nas.runner.figures import new_axes, save
 from nas.searchers.base import Objective
 
 SHOWN_METRICS = ("valid_accuracy", "test_accuracy", "params", "macs", "train_seconds")
@@ -71,11 +72,6 @@ def write_report(run_dir: Path, results: list[Result], objective: Objective, spa
 
 def write_progress_plot(run_dir: Path, results: list[Result], objective: Objective) -> None:
     """``progress.png``: each trial's objective and the best so far, by trial order."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     ordered = sorted(results, key=lambda r: r.finished)
     xs, ys, best, best_so_far = [], [], [], -math.inf
     for k, r in enumerate(ordered, start=1):
@@ -85,16 +81,9 @@ def write_progress_plot(run_dir: Path, results: list[Result], objective: Objecti
             ys.append(r.metrics[objective.metric])
             best_so_far = max(best_so_far, score)
         best.append(best_so_far if objective.mode == "max" else -best_so_far)
-    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=110)
+    fig, ax = new_axes()
     ax.scatter(xs, ys, s=14, alpha=0.6, label="trial")
     finite = [(k, b) for k, b in enumerate(best, start=1) if math.isfinite(b)]
     if finite:
         ax.step(*zip(*finite), where="post", color="C3", label="best so far")
-    ax.set_xlabel("finished trials")
-    ax.set_ylabel(objective.metric)
-    ax.set_title("search progress")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(run_dir / "progress.png")
-    plt.close(fig)
+    save(fig, ax, run_dir / "progress.png", "finished trials", objective.metric, "search progress")
