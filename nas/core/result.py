@@ -33,6 +33,7 @@ class Result:
     started: float = 0.0
     finished: float = 0.0
     error: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)  # e.g. {"role": "found"} from a self-driven searcher
 
     @property
     def fingerprint(self) -> str:
@@ -50,6 +51,8 @@ class Result:
                "started": self.started, "finished": self.finished}
         if self.error:
             out["error"] = self.error
+        if self.tags:
+            out["tags"] = dict(self.tags)
         return out
 
     @classmethod
@@ -59,4 +62,4 @@ class Result:
                    seconds=float(data.get("seconds", 0.0)), epochs=int(data.get("epochs", 0)),
                    seed=int(data.get("seed", 0)), worker=str(data.get("worker", "")),
                    started=float(data.get("started", 0.0)), finished=float(data.get("finished", 0.0)),
-                   error=str(data.get("error", "")))
+                   error=str(data.get("error", "")), tags=dict(data.get("tags", {})))

@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nas.core.errors import UserError
+from nas.core.genotype import Genotype
 from nas.core.result import Result
 from nas.core.space import SPACES, SearchSpace
 from nas.data.base import DATASETS
 from nas.runner import executors
+from nas.runner.executors import Job, evaluate_job
 from nas.runner.journal import Journal, read_events, replay
-from nas.runner.loop import LoopState, best_result, run_loop
+from nas.runner.loop import LoopState, best_result, run_loop, trial_seed
 from nas.runner.plots import write_cost_accuracy_plot
 from nas.runner.progress import Progress
 from nas.runner.report import write_best, write_progress_plot, write_report
-from nas.searchers.base import SEARCHERS, MultiObjective, Searcher, parse_objectives
+from nas.searchers.base import SEARCHERS, Drive, DrivingSearcher, MultiObjective, Searcher, parse_objectives
 
 CONFIG_FILE = "config.json"
 
@@ -226,9 +230,6 @@ def resume(run_dir: str | os.PathLike, progress: bool = True, budget: int | None
     space = SPACES.get(name)(preset=config["space"].get("preset"), **macro)
     config["space"]["resolved_macro"] = macro
     results, pending = replay(read_events(run_dir / "trials.jsonl"))
-    from nas.core.genotype import Genotype
-    from nas.runner.executors import Job
-
     jobs = [Job(t, Genotype.from_json(e["genotype"]), int(e["seed"])) for t, e in sorted(pending.items())]
     used = [r.trial for r in results] + [j.trial for j in jobs]
     state = LoopState(results=results, pending=jobs, next_trial=max(used, default=-1) + 1)
@@ -245,14 +246,17 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
     budget = int(config["budget"]["trials"])
     start = time.time()
     with Journal(run_dir / "trials.jsonl") as journal:
-        executor = build_executor(config, journal)
-        try:
-            show = Progress(budget, objective, already=already, enabled=progress)
-            results = run_loop(space, searcher, executor, journal, budget, int(config["seed"]), objective,
-                               state, dedup=bool(config.get("dedup", False)), on_result=show,
-                               admit=constraint_check(config, space))
-        finally:
-            executor.shutdown()
+        show = Progress(budget, objective, already=already, enabled=progress)
+        if isinstance(searcher, DrivingSearcher):
+            results = _drive(config, run_dir, searcher, journal, state, budget, show, progress)
+        else:
+            executor = build_executor(config, journal)
+            try:
+                results = run_loop(space, searcher, executor, journal, budget, int(config["seed"]), objective,
+                                   state, dedup=bool(config.get("dedup", False)), on_result=show,
+                                   admit=constraint_check(config, space))
+            finally:
+                executor.shutdown()
     best = best_result(results, objective)
     write_best(run_dir, best, space)
     write_report(run_dir, results, objective, space, config, time.time() - start)
@@ -264,3 +268,50 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
     if any("macs" in r.metrics for r in results):
         write_cost_accuracy_plot(run_dir, results, objective)
     return RunSummary(run_dir, results, best, space)
+
+
+def _drive(config: dict[str, Any], run_dir: Path, searcher: DrivingSearcher, journal: Journal, state: LoopState,
+           budget: int, show: Progress, progress: bool) -> list[Result]:
+    """Hand the run to a self-driven searcher; every trial it evaluates or records is journalled."""
+    results = state.results
+    spec = evaluator_spec(config)
+    seed = int(config["seed"])
+    counter = {"next": state.next_trial}
+
+    def take_id() -> int:
+        trial = counter["next"]
+        counter["next"] += 1
+        return trial
+
+    def finish(result: Result) -> Result:
+        journal.finished(result)
+        results.append(result)
+        show(result, results)
+        return result
+
+    def report(trial: int, epoch: int, metrics: Any) -> None:
+        journal.append("reported", trial=trial, epoch=epoch, metrics=dict(metrics))
+
+    def evaluate(genotype: Genotype, tags: dict[str, str] | None = None) -> Result:
+        job = Job(take_id(), genotype, trial_seed(seed, counter["next"] - 1))
+        journal.append("started", trial=job.trial, genotype=genotype.to_json(),
+                       fingerprint=genotype.fingerprint(), seed=job.seed)
+        _evaluator_in_process(config)
+        outcome = evaluate_job(spec, job, lambda trial, epoch, metrics: report(trial, epoch, metrics) or False)
+        result = Result(trial=job.trial, genotype=genotype, state=outcome.state, metrics=outcome.metrics,
+                        seconds=outcome.finished - outcome.started, epochs=outcome.epochs, seed=job.seed,
+                        worker=outcome.worker, started=outcome.started, finished=outcome.finished,
+                        error=outcome.error, tags=dict(tags or {}))
+        return finish(result)
+
+    def record(result: Result) -> Result:
+        return finish(dataclasses.replace(result, trial=take_id()))
+
+    def log(message: str) -> None:
+        if progress:
+            print(message, file=sys.stderr, flush=True)
+
+    searcher.drive(Drive(run_dir=run_dir, config=config, budget=budget, results=results, evaluator_spec=spec,
+                         evaluate=evaluate, record=record, report=report, log=log))
+    state.next_trial = counter["next"]
+    return results

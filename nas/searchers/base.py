@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from nas.core.genotype import Genotype
 from nas.core.registry import Registry
@@ -108,3 +110,40 @@ class Searcher(ABC):
         for result in history:
             self.tell(result.genotype, result)
         self.rng = random.Random(f"{self.seed}/{self.told}")
+
+
+@dataclass
+class Drive:
+    """What the runner hands a self-driven searcher (see ``DrivingSearcher``).
+
+    ``evaluate(genotype, tags)`` runs one trial with the run's evaluator in this process and returns
+    its ``Result`` (journalled, shown as a progress line, counted in ``results``); ``record(result)``
+    journals a trial evaluated elsewhere (e.g. by Ray Tune) under the next trial id and returns it
+    with that id; ``report(trial, epoch, metrics)`` journals a per-epoch report; ``log`` prints an
+    information line (suppressed when progress is off). ``results`` holds the finished trials,
+    including those of an earlier run when resumed. Files the searcher keeps (rating tables,
+    supernet checkpoints) go under ``run_dir``.
+    """
+
+    run_dir: Path
+    config: Mapping[str, Any]
+    budget: int
+    results: list[Result]
+    evaluator_spec: Mapping[str, Any]
+    evaluate: Callable[..., Result]
+    record: Callable[[Result], Result]
+    report: Callable[[int, int, Mapping[str, float]], None]
+    log: Callable[[str], None]
+
+
+class DrivingSearcher(Searcher):
+    """A searcher that runs its own search loop instead of ask/tell: weight-sharing supernet searches
+    (BossNAS, FBNetV5) and external drivers (Ray Tune). The runner calls ``drive`` once, then writes
+    best/report/plots from the journalled results like for any search."""
+
+    def ask(self) -> Genotype | None:
+        return None
+
+    @abstractmethod
+    def drive(self, drive: Drive) -> None:
+        """Run the search, journalling every evaluated architecture through ``drive``."""
