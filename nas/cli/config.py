@@ -44,12 +44,31 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
             cfg = hydra_compose(config_name="config", overrides=overrides)
+            suggested = _suggestions(cfg.space.get("suggest"), overrides)
+            if suggested:
+                _check_overrides(suggested)
+                cfg = hydra_compose(config_name="config", overrides=suggested + overrides)
         missing = sorted(OmegaConf.missing_keys(cfg))
         if missing:
             raise UserError(f"{', '.join(missing)} must be set (e.g. {missing[0]}=<value>)")
         return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     except (HydraException, OmegaConfBaseException) as exc:
         raise UserError(_one_line(exc)) from None
+
+
+def _suggestions(suggest: Any, overrides: list[str]) -> list[str]:
+    """A space's ``suggest:`` defaults (e.g. ``searcher: bossnas``, ``dataset.resolution: 64``) as overrides,
+    leaving out every key the user set: a space can pick the searcher and data it is meant for."""
+    if not suggest:
+        return []
+    given = {item.partition("=")[0].strip().lstrip("+~") for item in overrides}
+    out = []
+    for key, value in dict(suggest).items():
+        if key in given:
+            continue
+        text = str(value).lower() if isinstance(value, bool) else ("null" if value is None else str(value))
+        out.append(f"{key}={text}")
+    return out
 
 
 def _one_line(exc: Exception) -> str:
