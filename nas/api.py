@@ -65,7 +65,10 @@ def build(genotype: Genotype | str | Path | dict, backend: str = "torch", seed: 
 
 
 def cost(genotype: Genotype | str | Path | dict) -> dict[str, int]:
-    """``{"params", "macs"}`` of a genotype, computed from its ArchSpec alone."""
+    """``{"params", "macs"}`` of a genotype's main network, computed from its ArchSpec alone.
+
+    A network with auxiliary heads also gets ``params_with_aux`` / ``macs_with_aux`` (``nas.core.cost``).
+    """
     from nas.spaces.resolve import space_of
 
     g = _resolve(genotype)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nas.core.cost import MAIN_HEAD  # noqa: F401  (re-exported: the train loops import it from here)
+
 # Called after each epoch with (epoch, metrics); returning True asks the loop to stop (pruned).
 Reporter = Callable[[int, dict[str, float]], bool]
 
@@ -26,8 +28,6 @@ class TrainConfig:
     eval_batch_size: int = 512
     aux_weight: float = 0.4  # weight of auxiliary heads' losses (NASNet's 0.4); "logits" is the main head
 
-
-MAIN_HEAD = "logits"
 
 
 class Pruned(Exception):

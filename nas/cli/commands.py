@@ -64,8 +64,9 @@ def cmd_show(args: Sequence[str]) -> int:
     print(f"architecture: {space.describe(genotype)}")
     print(f"fingerprint:  {genotype.fingerprint()}")
     print(f"macro:        {json.dumps(genotype.macro_dict)}")
-    print(f"params:       {cost['params']:,}")
-    print(f"macs:         {cost['macs']:,}")
+    aux = "params_with_aux" in cost
+    print(f"params:       {cost['params']:,}" + (f"   (with aux heads: {cost['params_with_aux']:,})" if aux else ""))
+    print(f"macs:         {cost['macs']:,}" + (f"   (with aux heads: {cost['macs_with_aux']:,})" if aux else ""))
     print(f"input:        {list(arch.input_shape)}   outputs: "
           + ", ".join(f"{k} {list(v)}" for k, v in arch.output_shapes.items()))
     print(f"nodes:        {len(arch.nodes)}")

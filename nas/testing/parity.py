@@ -99,7 +99,7 @@ def check_parity(arch: ArchSpec, atol: float = 1e-4, batch: int = 2, seed: int =
     expected = {head: (batch, *shape) for head, shape in zip(heads, arch.output_shapes.values())}
     result: dict[str, Any] = {
         "params": {"torch": torch_backend.count_params(torch_model),
-                   "jax": jax_backend.count_params(jax_model), "arch": arch_cost(arch)["params"]},
+                   "jax": jax_backend.count_params(jax_model), "arch": _whole_params(arch)},
         "shapes": {"expected": expected, "torch": {k: v.shape for k, v in torch_eval.items()},
                    "jax": {k: v.shape for k, v in jax_eval.items()}},
         "eval_diff": _max_diff(torch_eval, jax_eval), "train_diff": None, "state_diff": None,
@@ -165,3 +165,9 @@ class BackendParitySuite:
         for name, r in self.results():
             for key in ("train_diff", "state_diff"):
                 assert r[key] is None or r[key] < self.atol, (name, key, r[key])
+
+
+def _whole_params(arch) -> int:
+    """Learnable scalars of the whole graph, every head included (what a built module holds)."""
+    cost = arch_cost(arch)
+    return int(cost.get("params_with_aux", cost["params"]))

@@ -1,0 +1,44 @@
+"""The analytic cost counts the main network; auxiliary heads are reported separately."""
+
+import torch
+
+from nas.backends import torch as torch_backend
+from nas.core import GraphBuilder, arch_cost
+from nas.core.cost import aux_only_nodes, main_head
+
+
+def _two_heads(main: str = "logits"):
+    g = GraphBuilder()
+    x = g.input((3, 8, 8))
+    trunk = g.add("conv2d", x, out_channels=4, kernel=3, padding=1, name="trunk")
+    aux = g.add("conv2d", trunk, out_channels=2, kernel=1, name="aux_conv")
+    aux = g.add("linear", g.add("global_avg_pool", aux, name="aux_pool"), out_features=5, name="aux_fc")
+    out = g.add("linear", g.add("global_avg_pool", trunk, name="pool"), out_features=5, name="fc")
+    return g.build({"aux_logits": aux, main: out})
+
+
+def test_aux_head_is_left_out_of_params_and_macs() -> None:
+    arch = _two_heads()
+    trunk, fc = 4 * 3 * 9, 4 * 5 + 5
+    aux_conv, aux_fc = 2 * 4, 2 * 5 + 5
+    assert main_head(arch) == "logits"
+    assert aux_only_nodes(arch) == {"aux_conv", "aux_pool", "aux_fc"}
+    assert arch_cost(arch) == {
+        "params": trunk + fc, "macs": trunk * 64 + 4 * 5,
+        "params_with_aux": trunk + fc + aux_conv + aux_fc, "macs_with_aux": trunk * 64 + 4 * 5 + aux_conv * 64 + 2 * 5}
+
+
+def test_with_aux_is_what_the_backend_builds() -> None:
+    arch = _two_heads()
+    model = torch_backend.build(arch, seed=0)
+    assert torch_backend.count_params(model) == arch_cost(arch)["params_with_aux"]
+    assert set(model(torch.randn(1, 3, 8, 8))) == {"logits", "aux_logits"}
+
+
+def test_single_head_has_no_aux_keys_and_first_head_is_main_without_logits() -> None:
+    g = GraphBuilder()
+    out = g.add("linear", g.add("global_avg_pool", g.input((2, 4, 4))), out_features=3)
+    assert set(arch_cost(g.build({"y": out}))) == {"params", "macs"}
+    arch = _two_heads(main="scores")
+    assert main_head(arch) == "aux_logits"
+    assert arch_cost(arch)["params"] == 4 * 3 * 9 + 2 * 4 + 2 * 5 + 5
