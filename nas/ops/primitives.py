@@ -143,3 +143,23 @@ def _upsample_shape(ins, p):
 
 # Nearest-neighbour upsampling by an integer factor (multi-resolution fusion, dense heads).
 define(OpDef("upsample", {"scale": 2}, shape=_upsample_shape))
+
+
+def _mhsa_shape(ins, p):
+    c, h, w = ins[0]
+    inner = p["heads"] * p["dim_head"]
+    if c != 3 * inner:
+        raise ValueError(f"mhsa with heads={p['heads']}, dim_head={p['dim_head']} needs {3 * inner} channels, got {c}")
+    return (inner, h, w)
+
+
+# Multi-head self-attention over the H*W positions (BoTNet / BossNAS ResAtt). The input stacks q, k and
+# v along channels, each (heads, dim_head) head-major, as one bias-free 1x1 conv produces them; per head
+# out = v @ softmax(q^T k * dim_head**-0.5)^T (softmax over keys, the standard form). MACs: the two
+# position-by-position matmuls, 2 * heads * dim_head * (H*W)^2, which the BossNAS analytic calculator
+# counts too (its "attention logit" and "v accumulation" terms); the q, k, v projection is a conv2d.
+define(OpDef(
+    "mhsa", {"heads": None, "dim_head": None},
+    shape=_mhsa_shape,
+    macs=lambda ins, p, out: 2 * p["heads"] * p["dim_head"] * (out[1] * out[2]) ** 2,
+))

@@ -54,6 +54,13 @@ def two_heads() -> ArchSpec:
                                                                         out_features=2)})
 
 
+def attention() -> ArchSpec:
+    """BoTNet-style: one bias-free 1x1 conv makes q, k, v (2 heads of 3), then ``mhsa``."""
+    g = GraphBuilder()
+    qkv = g.add("conv2d", g.input(IMAGE), out_channels=3 * 2 * 3, kernel=1)
+    return g.build({"out": g.add("mhsa", qkv, heads=2, dim_head=3)})
+
+
 CASES: dict[str, ArchSpec] = {
     "conv2d-3x3-pad": single("conv2d", out_channels=6, kernel=3, padding=1),
     "conv2d-bias-stride2": single("conv2d", out_channels=5, kernel=3, stride=2, padding=1, bias=True),
@@ -90,6 +97,7 @@ CASES: dict[str, ArchSpec] = {
     "concat": branches("concat"),
     **{f"act-{fn}": single("act", fn=fn) for fn in ACTIVATIONS},
     "two-heads": two_heads(),
+    "mhsa": attention(),
 }
 
 

@@ -15,3 +15,15 @@ class TestRegisteredSpaces(SpaceSuite):
     @pytest.fixture(autouse=True)
     def _name(self, registered):
         self.space_name = registered
+
+
+class TestHyTra(SpaceSuite):
+    """HyTra's own operators (uniform legal paths, legal mutation and crossover), CPU preset."""
+
+    space_name = "hytra"
+
+
+class TestFBNetV5(SpaceSuite):
+    """The FBNetV5 keep/skip space (cpu preset, all three heads)."""
+
+    space_name = "fbnetv5"

@@ -263,6 +263,19 @@ class DropPath(nnx.Module):
         return x * mask.astype(x.dtype) / keep
 
 
+def _mhsa(heads: int, dim_head: int) -> Callable[[jax.Array], jax.Array]:
+    """Multi-head self-attention on stacked (q, k, v) channels; see ``mhsa`` in ``nas.ops.primitives``."""
+
+    def mhsa(x: jax.Array) -> jax.Array:
+        b, _, h, w = x.shape
+        qkv = x.reshape(b, 3, heads, dim_head, h * w)
+        q, k, v = qkv[:, 0], qkv[:, 1], qkv[:, 2]
+        attn = jax.nn.softmax(jnp.swapaxes(q, -2, -1) @ k * dim_head ** -0.5, axis=-1)
+        return (v @ jnp.swapaxes(attn, -2, -1)).reshape(b, heads * dim_head, h, w)
+
+    return mhsa
+
+
 def _concat(*xs: jax.Array) -> jax.Array:
     return jnp.concatenate(xs, axis=1)
 
@@ -287,4 +300,5 @@ JAX_OPS: dict[str, Factory] = {
     "linear": lambda ins, p, out, rng: Linear(ins[0][0], p, rng),
     "add": lambda ins, p, out, rng: Fn(_add),
     "concat": lambda ins, p, out, rng: Fn(_concat),
+    "mhsa": lambda ins, p, out, rng: Fn(_mhsa(int(p["heads"]), int(p["dim_head"]))),
 }

@@ -89,6 +89,21 @@ class Upsample(nn.Module):
         return x.repeat_interleave(self.scale, dim=2).repeat_interleave(self.scale, dim=3)
 
 
+class MHSA(nn.Module):
+    """Multi-head self-attention on stacked (q, k, v) channels; see ``mhsa`` in ``nas.ops.primitives``."""
+
+    def __init__(self, heads: int, dim_head: int) -> None:
+        super().__init__()
+        self.heads = int(heads)
+        self.dim_head = int(dim_head)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        q, k, v = x.reshape(b, 3, self.heads, self.dim_head, h * w).unbind(1)
+        attn = torch.softmax(q.transpose(-2, -1) @ k * self.dim_head ** -0.5, dim=-1)
+        return (v @ attn.transpose(-2, -1)).reshape(b, self.heads * self.dim_head, h, w)
+
+
 def _conv(ins, p, out):
     return nn.Conv2d(ins[0][0], p["out_channels"], pair(p["kernel"]), pair(p["stride"]), pair(p["padding"]),
                      pair(p["dilation"]), p["groups"], bias=p["bias"])
@@ -121,4 +136,5 @@ TORCH_OPS: dict[str, Callable[..., nn.Module]] = {
     "linear": lambda ins, p, out: nn.Linear(ins[0][0], p["out_features"], bias=p["bias"]),
     "add": lambda ins, p, out: Add(),
     "concat": lambda ins, p, out: Concat(),
+    "mhsa": lambda ins, p, out: MHSA(p["heads"], p["dim_head"]),
 }
