@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 pytest.importorskip("jax")
@@ -46,7 +48,25 @@ def test_all_conv_cell_matches_the_benchmark_count() -> None:
     assert counts == {"torch": 1_531_546, "jax": 1_531_546, "arch": 1_531_546}
 
 
-@pytest.mark.parametrize("space_name", SPACES.names())
+# Spaces with their own, more thorough parity files (all heads, every block kind, tolerances suited to their
+# depth) are covered there; the sweep keeps them out so one sample is not compiled twice.
+OWN_PARITY_FILE = {"hytra": "test_parity_hytra.py", "fbnetv5": "test_parity_fbnetv5.py"}
+# JAX compiles every op of a deep network eagerly on its first call: minutes on 2 cores.
+SLOW_TO_COMPILE = {"fbnetv3"}
+
+
+def _sweep() -> list:
+    return [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_TO_COMPILE else name
+            for name in SPACES.names() if name not in OWN_PARITY_FILE]
+
+
+def test_spaces_outside_the_sweep_have_their_own_parity_file() -> None:
+    here = Path(__file__).parent
+    for name, file in OWN_PARITY_FILE.items():
+        assert name in SPACES.names() and (here / file).is_file(), name
+
+
+@pytest.mark.parametrize("space_name", _sweep())
 def test_every_registered_space_has_backend_parity(space_name: str) -> None:
     space = space_for_tests(space_name)
     genotype = space.sample(0)

@@ -1,0 +1,1 @@
+"""FBNet family: the released FBNetV3 networks and the FBNetV5 multitask supernet space."""
