@@ -103,9 +103,12 @@ class Executor(ABC):
 class InProcessExecutor(Executor):
     """Evaluates in the calling process, one job at a time; reports reach the journal live."""
 
-    def __init__(self, evaluator_spec: dict[str, Any], live_report: Any = None) -> None:
+    def __init__(self, evaluator_spec: dict[str, Any], live_report: Any = None, prune: Any = None) -> None:
+        """``live_report(trial, epoch, metrics)`` journals a report; ``prune(genotype, epoch, metrics)``
+        (a searcher's ``should_prune``) may stop the trial: either returning True prunes it."""
         self.spec = evaluator_spec
         self.live_report = live_report
+        self.prune = prune
         self.capacity = 1
         self.reports_live = live_report is not None
         self._queue: list[Job] = []
@@ -115,7 +118,15 @@ class InProcessExecutor(Executor):
 
     def wait(self) -> list[Outcome]:
         job = self._queue.pop(0)
-        return [evaluate_job(self.spec, job, self.live_report)]
+        if self.live_report is None and self.prune is None:
+            return [evaluate_job(self.spec, job)]
+
+        def live(trial: int, epoch: int, metrics: dict[str, float]) -> bool:
+            stop = bool(self.live_report(trial, epoch, metrics)) if self.live_report is not None else False
+            pruned = bool(self.prune(job.genotype, epoch, metrics)) if self.prune is not None else False
+            return stop or pruned
+
+        return [evaluate_job(self.spec, job, live)]
 
 
 def _init_worker(threads: int) -> None:

@@ -18,6 +18,25 @@ from nas.core.result import TrialState
 from nas.runner.executors import Executor, Job, Outcome, evaluate_job
 
 
+def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Join the cluster at ``address``, or start a local one on 127.0.0.1 (dashboard off) when None.
+
+    Returns True when this call started Ray (the caller then shuts it down); False when Ray was
+    already initialised in this process or a running cluster was joined.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return False
+    if address:
+        ray.init(address=address, log_to_driver=False)
+        return False
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    return True
+
+
 class RayExecutor(Executor):
     """Runs ``evaluate_job`` as Ray tasks; ``wait`` returns whichever finish first."""
 
@@ -29,16 +48,7 @@ class RayExecutor(Executor):
         except ImportError:
             raise UserError("runner=ray needs Ray: pip install 'ray[tune]'") from None
         self._ray = ray
-        self._started = False
-        if not ray.is_initialized():
-            if address:
-                ray.init(address=address, log_to_driver=False)
-            else:
-                os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
-                os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-                ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                         _node_ip_address="127.0.0.1")
-            self._started = not address
+        self._started = connect(address, num_cpus)
         self.spec = evaluator_spec
         self._task = ray.remote(evaluate_job).options(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial,
                                                        max_retries=max_retries, retry_exceptions=False)

@@ -139,7 +139,8 @@ def build_searcher(config: dict[str, Any], space: SearchSpace) -> Searcher:
     return searcher
 
 
-def build_executor(config: dict[str, Any], journal: Journal) -> executors.Executor:
+def build_executor(config: dict[str, Any], journal: Journal, searcher: Searcher | None = None) -> executors.Executor:
+    """The configured executor; in-process runs pass each epoch's report to ``searcher.should_prune``."""
     name, options = _options(config["runner"])
     spec = evaluator_spec(config)
     if name == "ray":
@@ -159,7 +160,7 @@ def build_executor(config: dict[str, Any], journal: Journal) -> executors.Execut
             journal.append("reported", trial=trial, epoch=epoch, metrics=metrics)
             return False
 
-        return executors.InProcessExecutor(spec, live)
+        return executors.InProcessExecutor(spec, live, searcher.should_prune if searcher is not None else None)
     return executors.ProcessPoolExecutor(spec, workers, options.get("threads_per_worker"))
 
 
@@ -250,7 +251,7 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
         if isinstance(searcher, DrivingSearcher):
             results = _drive(config, run_dir, searcher, journal, state, budget, show, progress)
         else:
-            executor = build_executor(config, journal)
+            executor = build_executor(config, journal, searcher)
             try:
                 results = run_loop(space, searcher, executor, journal, budget, int(config["seed"]), objective,
                                    state, dedup=bool(config.get("dedup", False)), on_result=show,

@@ -101,6 +101,10 @@ class Searcher(ABC):
         """Learn from a finished trial (default: count it)."""
         self.told += 1
 
+    def should_prune(self, genotype: Genotype, epoch: int, metrics: Mapping[str, float]) -> bool:
+        """Told each per-epoch report of a running trial (in-process runs); True stops it as pruned."""
+        return False
+
     def recover(self, history: Iterable[Result]) -> None:
         """Rebuild state after a restart by replaying finished trials in order (journal replay).
 
