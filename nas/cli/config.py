@@ -42,18 +42,31 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     overrides = list(overrides)
     _check_overrides(overrides)
     try:
+        suggested = _suggestions(_space_suggest(overrides), overrides)
+        _check_overrides(suggested)
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-            cfg = hydra_compose(config_name="config", overrides=overrides)
-            suggested = _suggestions(cfg.space.get("suggest"), overrides)
-            if suggested:
-                _check_overrides(suggested)
-                cfg = hydra_compose(config_name="config", overrides=suggested + overrides)
+            cfg = hydra_compose(config_name="config", overrides=suggested + overrides)
         missing = sorted(OmegaConf.missing_keys(cfg))
         if missing:
             raise UserError(f"{', '.join(missing)} must be set (e.g. {missing[0]}=<value>)")
         return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     except (HydraException, OmegaConfBaseException) as exc:
         raise UserError(_one_line(exc)) from None
+
+
+def _space_suggest(overrides: list[str]) -> Any:
+    """The ``suggest:`` block of the chosen space's yaml (read before composing, so that the user's
+    overrides of the suggested searcher's own keys, e.g. ``searcher.steps=...``, compose)."""
+    from omegaconf import OmegaConf
+
+    chosen = [value.strip() for key, _, value in (o.partition("=") for o in overrides) if key.strip() == "space"]
+    if chosen:
+        name = chosen[-1]
+    else:
+        defaults = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "config.yaml"))["defaults"]
+        name = next(item["space"] for item in defaults if isinstance(item, dict) and "space" in item)
+    file = CONF_DIR / "space" / f"{name}.yaml"
+    return OmegaConf.to_container(OmegaConf.load(file)).get("suggest") if file.is_file() else None
 
 
 def _suggestions(suggest: Any, overrides: list[str]) -> list[str]:

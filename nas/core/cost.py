@@ -1,8 +1,9 @@
 """Parameter and multiply-accumulate counts computed from an ``ArchSpec`` alone (no framework).
 
-Auxiliary heads (every output other than the main ``logits``) are training-time devices the papers
-leave out of their counts, so ``params``/``macs`` exclude the nodes only they read; an arch with such
-heads also gets ``params_with_aux``/``macs_with_aux``, the whole graph as the backends build it.
+Auxiliary heads (outputs named ``aux*``, e.g. NASNet's ``aux_logits``) are training-time devices the
+papers leave out of their counts, so ``params``/``macs`` exclude the nodes only they read; an arch with
+such heads also gets ``params_with_aux``/``macs_with_aux``, the whole graph as the backends build it.
+Every other output (a classifier, a multitask network's segmentation and detection heads) counts.
 """
 
 from __future__ import annotations
@@ -19,13 +20,17 @@ def main_head(arch: ArchSpec) -> str:
     return MAIN_HEAD if MAIN_HEAD in heads else arch.outputs[0][0]
 
 
+def is_aux_head(head: str) -> bool:
+    """Auxiliary (training-only) heads are named ``aux...``."""
+    return head.startswith("aux")
+
+
 def aux_only_nodes(arch: ArchSpec) -> set[str]:
-    """Nodes that feed an auxiliary head and not the main one (empty with a single head)."""
-    if len(arch.outputs) < 2:
+    """Nodes that feed an auxiliary head and no other head (empty without auxiliary heads)."""
+    aux = {name for head, name in arch.outputs if is_aux_head(head)}
+    kept = {name for head, name in arch.outputs if not is_aux_head(head)}
+    if not aux or not kept:
         return set()
-    head = main_head(arch)
-    main = dict(arch.outputs)[head]
-    aux = {name for other, name in arch.outputs if other != head}
 
     def ancestors(roots: set[str]) -> set[str]:
         seen, stack = set(), list(roots)
@@ -36,7 +41,7 @@ def aux_only_nodes(arch: ArchSpec) -> set[str]:
                 stack.extend(arch.node(name).inputs)
         return seen
 
-    return ancestors(aux) - ancestors({main})
+    return ancestors(aux) - ancestors(kept)
 
 
 def _node_cost(arch: ArchSpec, node: Node) -> tuple[int, int]:
@@ -61,6 +66,6 @@ def arch_cost(arch: ArchSpec) -> dict[str, int]:
         else:
             params, macs = params + p, macs + m
     cost = {"params": int(params), "macs": int(macs)}
-    if len(arch.outputs) > 1:
+    if any(is_aux_head(head) for head, _ in arch.outputs):
         cost.update(params_with_aux=int(params + aux_params), macs_with_aux=int(macs + aux_macs))
     return cost

@@ -35,10 +35,17 @@ def test_with_aux_is_what_the_backend_builds() -> None:
     assert set(model(torch.randn(1, 3, 8, 8))) == {"logits", "aux_logits"}
 
 
-def test_single_head_has_no_aux_keys_and_first_head_is_main_without_logits() -> None:
+def test_without_aux_heads_every_head_counts() -> None:
     g = GraphBuilder()
     out = g.add("linear", g.add("global_avg_pool", g.input((2, 4, 4))), out_features=3)
     assert set(arch_cost(g.build({"y": out}))) == {"params", "macs"}
+    g = GraphBuilder()
+    trunk = g.add("conv2d", g.input((3, 8, 8)), out_channels=4, kernel=3, padding=1, name="trunk")
+    seg = g.add("conv2d", trunk, out_channels=2, kernel=1, name="seg")
+    cls = g.add("linear", g.add("global_avg_pool", trunk, name="pool"), out_features=5, name="fc")
+    multitask = g.build({"seg": seg, "logits": cls})
+    assert main_head(multitask) == "logits" and not aux_only_nodes(multitask)
+    trunk, seg_conv, fc = 4 * 3 * 9, 2 * 4, 4 * 5
+    assert arch_cost(multitask) == {"params": trunk + seg_conv + fc + 5, "macs": (trunk + seg_conv) * 64 + fc}
     arch = _two_heads(main="scores")
-    assert main_head(arch) == "aux_logits"
-    assert arch_cost(arch)["params"] == 4 * 3 * 9 + 2 * 4 + 2 * 5 + 5
+    assert arch_cost(arch)["params"] == 4 * 3 * 9 + 4 * 5 + 5

@@ -1,0 +1,78 @@
+"""Step time of the FBNetV5 multitask search with 1, 2 and 3 tasks: one pass for all tasks vs one pass per task.
+
+The same supernet (the ``fbnetv5`` space's ``cpu`` preset on 64-pixel digit canvases, all heads built),
+the same batches and the same optimiser. "ours" is ``MultitaskSearch.step`` (one mask from the proposal,
+one forward/backward pass yielding every task's loss, REINFORCE for every task); "naive" is
+``naive_step`` (one mask per task from its own distribution, one forward/backward pass per task). Task
+sets: each single task, then classification+segmentation, then all three. Steps are timed after the
+warm-up phase (distributions live), one step of every configuration in turn, ``rounds * steps`` times, so
+load from other processes hits all configurations alike; the median and minimum per configuration are
+printed, with the ratio of the medians to the one-task step time: the mean of the three single-task steps,
+and the slowest single task (goal for ours: 3 tasks <= 1.15x one task).
+
+    OMP_NUM_THREADS=1 python benchmarks/fbnetv5_tasks.py --rounds 8 --steps 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+
+from nas.data.multitask import make_canvases
+from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig
+from nas.spaces.fbnet.fbnetv5 import FBNetV5Space
+
+TASK_SETS = (("classification",), ("segmentation",), ("detection",), ("classification", "segmentation"),
+             ("classification", "segmentation", "detection"))
+
+
+def one_step(search: MultitaskSearch, naive: bool) -> float:
+    start = time.perf_counter()
+    (search.naive_step if naive else search.step)()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--size", type=int, default=64)
+    args = parser.parse_args()
+    data = make_canvases("digits", n=256, size=args.size, seed=0, valid=32)
+    space = FBNetV5Space("cpu", input_shape=[1, args.size, args.size], resolution=args.size,
+                         seg_classes=data.num_classes + 1)
+    plan = space.plan()
+    searches = {}
+    for tasks in TASK_SETS:
+        search = MultitaskSearch(plan, data, tasks, SearchConfig(steps=10**6, warmup=0, batch_size=args.batch))
+        searches[tasks] = search
+    for search in searches.values():  # first calls build each task set's schedule
+        search.step()
+        search.naive_step()
+    times: dict[tuple[tuple[str, ...], bool], list[float]] = {}
+    for _ in range(args.rounds * args.steps):  # one step of every configuration in turn
+        for tasks, search in searches.items():
+            for naive in (False, True):
+                times.setdefault((tasks, naive), []).append(one_step(search, naive))
+    best = {key: min(values) for key, values in times.items()}
+    middle = {key: statistics.median(values) for key, values in times.items()}
+    singles = [middle[((t,), False)] for t in ("classification", "segmentation", "detection")]
+    mean, slowest = statistics.mean(singles), max(singles)
+    print(f"torch threads {torch.get_num_threads()}, batch {args.batch}, {args.size} px, {args.rounds * args.steps} "
+          f"steps per configuration; ratios of medians; one task = mean ({mean:.3f} s) and slowest ({slowest:.3f} s) "
+          f"of the single-task medians")
+    print(f"{'tasks':<40} {'ours median (min)':>18} {'naive median (min)':>19} {'ours/mean':>9} {'ours/slowest':>12} "
+          f"{'naive/mean':>10}")
+    for tasks in TASK_SETS:
+        ours, naive = middle[(tasks, False)], middle[(tasks, True)]
+        both = f"{ours:.3f} ({best[(tasks, False)]:.3f})", f"{naive:.3f} ({best[(tasks, True)]:.3f})"
+        print(f"{'+'.join(tasks):<40} {both[0]:>18} {both[1]:>19} {ours / mean:>9.2f} {ours / slowest:>12.2f} "
+              f"{naive / mean:>10.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""FBNetV5 multitask search: importance weights, REINFORCE, one pass for all tasks, heads' losses, a tiny run."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from nas.backends.torch import build
+from nas.data.multitask import make_canvases
+from nas.searchers.fbnetv5 import _tasks as T
+from nas.searchers.fbnetv5._estimator import TaskDistributions
+from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig, levels_of
+from nas.searchers.fbnetv5._supernet import MaskCost, Supernet
+from nas.spaces.fbnet.fbnetv5 import FBNetV5Space
+from nas.spaces.fbnet.plan import fragment_cost
+
+TASKS = ["classification", "segmentation", "detection"]
+
+
+def space(tasks=TASKS, size: int = 32) -> FBNetV5Space:
+    return FBNetV5Space("cpu", input_shape=[1, size, size], resolution=size, seg_classes=11, tasks=list(tasks))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_canvases("digits", n=48, size=32, seed=0, valid=16)
+
+
+def all_masks(b: int) -> list[torch.Tensor]:
+    return [torch.tensor(bits, dtype=torch.float32) for bits in itertools.product((0, 1), repeat=b)]
+
+
+def bernoulli(probs: torch.Tensor, mask: torch.Tensor) -> float:
+    return float(torch.prod(torch.where(mask > 0, probs, 1 - probs)))
+
+
+def test_importance_weights_are_exact_on_an_enumerable_space() -> None:
+    dists = TaskDistributions(["a", "b"], 3, uniform_mix=0.1)
+    with torch.no_grad():
+        dists.logits.copy_(torch.tensor([[2.0, -1.0, 0.5], [-3.0, 1.5, 0.0]]))
+    probs = dists.probs
+    masks = all_masks(3)
+    q = [math.exp(float(dists.log_q(m, warm=False))) for m in masks]
+    expected = [0.9 * 0.5 * (bernoulli(probs[0], m) + bernoulli(probs[1], m)) + 0.1 / 8 for m in masks]
+    assert q == pytest.approx(expected, rel=1e-6) and sum(q) == pytest.approx(1.0)
+    f = [float(m @ torch.tensor([1.0, 2.0, 4.0])) for m in masks]  # any function of the mask
+    for t in range(2):
+        r = [float(dists.weights(m, warm=False)[t]) for m in masks]
+        assert r == pytest.approx([bernoulli(probs[t], m) / qa for m, qa in zip(masks, q)], rel=1e-6)
+        assert max(r) <= 2 / 0.9 + 1e-9  # bounded by T / (1 - eps)
+        # E_q[r_t f] = E_{p_t}[f]: the weighted one-pass estimate is unbiased for every task
+        assert sum(qa * ra * fa for qa, ra, fa in zip(q, r, f)) == pytest.approx(
+            sum(bernoulli(probs[t], m) * fa for m, fa in zip(masks, f)), rel=1e-6)
+    fresh = TaskDistributions(["a", "b"], 3)  # during the warm-up: logits 0 and q uniform
+    assert fresh.weights(masks[3], warm=True).tolist() == [1.0, 1.0]
+
+
+def test_proposal_samples_follow_q() -> None:
+    dists = TaskDistributions(["a", "b"], 2, uniform_mix=0.1)
+    with torch.no_grad():
+        dists.logits.copy_(torch.tensor([[3.0, -3.0], [-3.0, -3.0]]))
+    generator = torch.Generator().manual_seed(0)
+    draws = 4000
+    counts = {}
+    for _ in range(draws):
+        key = tuple(int(v) for v in dists.sample(generator, warm=False))
+        counts[key] = counts.get(key, 0) + 1
+    for m in all_masks(2):
+        q = math.exp(float(dists.log_q(m, warm=False)))
+        assert counts.get(tuple(int(v) for v in m), 0) / draws == pytest.approx(q, abs=4 * math.sqrt(q / draws) + 1e-3)
+
+
+def test_reinforce_moves_each_task_towards_its_cheaper_mask() -> None:
+    """Task a pays for keeping blocks 0-1, task b for skipping them: the distributions diverge accordingly."""
+    dists = TaskDistributions(["a", "b"], 3, lr=0.1, uniform_mix=0.1,
+                              relevant=torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]]))
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(400):
+        mask = dists.sample(generator, warm=False)
+        costs = torch.stack([mask[:2].sum() + 0.1 * mask[2], 2 - mask[:2].sum()])
+        dists.reinforce(mask, costs, dists.weights(mask, warm=False))
+    p = dists.probs
+    assert (p[0, :3] < 0.2).all() and (p[1, :2] > 0.8).all()
+    assert float(p[1, 2]) == 0.5  # not reaching task b: never updated
+    assert dists.most_probable().tolist() == [[0, 0, 0], [1, 1, 0]]
+    # the self-normalised baseline tracks E_{p_t}[c_t]: about 0 for both tasks by now
+    assert dists.baselines().tolist() == pytest.approx([0.0, 0.0], abs=0.5)
+
+
+def test_supernet_under_a_mask_is_the_decoded_network() -> None:
+    sp = space()
+    plan = sp.plan()
+    net = Supernet(plan, seed=0).eval()
+    mask = torch.tensor([i % 3 != 0 for i in range(len(plan.decisions))], dtype=torch.float32)
+    genotype = sp.make({d: int(v) for d, v in zip(plan.decisions, mask.tolist())})
+    decoded = build(sp.decode(genotype)).eval()
+    state = {}
+    for name, value in net.state_dict().items():
+        kind, unit, _, rest = name.split(".", 3)  # kept|skipped . unit . layers . node.param
+        if kind == "skipped" and mask[plan.decisions.index(unit.replace("/", "."))]:
+            continue
+        if kind == "kept" and plan.unit(unit.replace("/", ".")).decision is not None \
+                and not mask[plan.decisions.index(unit.replace("/", "."))]:
+            continue
+        node, param = rest.rsplit(".", 1)
+        state[f"layers.{unit}/{node}.{param}"] = value
+    decoded.load_state_dict(state)
+    x = torch.randn(2, 1, 32, 32)
+    with torch.no_grad():
+        ours, theirs = net(x, mask), decoded(x)
+    assert set(ours) == set(theirs)
+    for head in ours:
+        assert torch.allclose(ours[head], theirs[head], atol=1e-5), head
+
+
+def test_mask_cost_matches_the_decoded_single_task_networks() -> None:
+    sp = space()
+    plan = sp.plan()
+    cost = MaskCost(plan, TASKS)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        mask = (torch.rand(len(plan.decisions), generator=generator) < 0.5).float()
+        values = {d: int(v) for d, v in zip(plan.decisions, mask.tolist())}
+        for t, task in enumerate(TASKS):
+            single = space([task])
+            genotype = single.make({label: values[label] for label in single.spec().labels})
+            assert float(cost.macs(mask)[t]) == fragment_cost(single.decode(genotype))["macs"]
+    # classification never reads the 1/4 path's last block; segmentation reads every block
+    assert cost.reach[1].all() and not cost.reach[0].all()
+
+
+def test_one_forward_pass_yields_every_task_loss(data) -> None:
+    search = MultitaskSearch(space().plan(), data, TASKS, SearchConfig(steps=4, warmup=1, batch_size=8))
+    calls = []
+    original = search.supernet.forward
+    search.supernet.forward = lambda *a, **k: calls.append(1) or original(*a, **k)
+    first = search.step()
+    assert len(calls) == 1 and all(first[f"r_{t}"] == 1.0 for t in TASKS)
+    for _ in range(3):  # the first REINFORCE step sets the baselines, the next ones move the logits
+        later = search.step()
+    assert len(calls) == 4 and all(math.isfinite(later[t]) and later[t] > 0 for t in TASKS)
+    assert not torch.equal(search.dists.logits.detach(), torch.zeros_like(search.dists.logits))
+    search.naive_step()
+    assert len(calls) == 4 + len(TASKS)
+
+
+def test_resume_from_state_continues_identically(data) -> None:
+    config = SearchConfig(steps=5, warmup=2, batch_size=8)
+    straight = MultitaskSearch(space().plan(), data, TASKS, config)
+    for _ in range(5):
+        straight.step()
+    first = MultitaskSearch(space().plan(), data, TASKS, config)
+    for _ in range(3):
+        first.step()
+    state = first.state_dict()
+    resumed = MultitaskSearch(space().plan(), data, TASKS, config)
+    resumed.load_state_dict(state)
+    for _ in range(2):
+        resumed.step()
+    assert torch.allclose(resumed.dists.logits, straight.dists.logits)
+    for a, b in zip(resumed.supernet.parameters(), straight.supernet.parameters()):
+        assert torch.allclose(a, b)
+
+
+def test_fcos_targets_and_decoding_recover_the_boxes() -> None:
+    levels = [T.Level(8, 8, 8), T.Level(16, 4, 4), T.Level(32, 2, 2)]
+    boxes = [np.array([[4, 6, 20, 22], [30, 10, 62, 50]], dtype=np.float32)]
+    classes = [np.array([3, 7])]
+    targets = T.fcos_targets(boxes, classes, levels)
+    positive = targets.classes[0] >= 0
+    # the 16-pixel box goes to the 1/8 level, the 40-pixel one to coarser levels
+    small = targets.classes[0, :64]
+    assert set(small[small >= 0].tolist()) == {3} and set(targets.classes[0, 64:][positive[64:]].tolist()) == {7}
+    assert (targets.centerness[0, positive] > 0).all() and (targets.centerness[0, positive] <= 1).all()
+    # outputs that predict exactly the targets decode to the ground-truth boxes
+    outputs, start = [], 0
+    for lv in levels:
+        n = lv.height * lv.width
+        cls = torch.full((1, 10, lv.height, lv.width), -10.0)
+        got = targets.classes[0, start:start + n]
+        flat = cls.view(10, -1)
+        flat[got[got >= 0], torch.nonzero(got >= 0)[:, 0]] = 10.0
+        dist = targets.distances[0, start:start + n].clamp(min=1e-3) / lv.stride
+        box = torch.log(dist).T.reshape(1, 4, lv.height, lv.width)
+        ctr = torch.logit(targets.centerness[0, start:start + n].clamp(1e-3, 1 - 1e-3)).reshape(1, 1, lv.height,
+                                                                                             lv.width)
+        outputs.append((cls, box, ctr))
+        start += n
+    found = T.decode_detections(outputs, levels, (64, 64))
+    from nas.evaluators.metrics import coco_map
+
+    assert coco_map(found, list(zip(boxes, classes)), 10, (64, 64))["map"] == pytest.approx(1.0)
+    # the loss is then the centerness targets' own entropy (focal and GIoU terms vanish)
+    loss = T.detection_loss(outputs, [lv.stride for lv in levels], targets)
+    c = targets.centerness[0, positive].clamp(1e-3, 1 - 1e-3)
+    entropy = float(-(c * c.log() + (1 - c) * (1 - c).log()).mean())
+    assert float(loss) == pytest.approx(entropy, abs=0.02)
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes_per_class() -> None:
+    boxes = torch.tensor([[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 10], [30, 30, 40, 40]], dtype=torch.float32)
+    scores = torch.tensor([0.9, 0.8, 0.7, 0.6])
+    classes = torch.tensor([1, 1, 2, 1])
+    assert sorted(T.nms(boxes, scores, classes).tolist()) == [0, 2, 3]
+
+
+def test_detection_levels_come_from_the_plan() -> None:
+    assert [(lv.stride, lv.height) for lv in levels_of(space(size=64).plan(), 64)] == [(8, 8), (16, 4), (32, 2)]
+
+
+def test_bad_searcher_options_are_user_errors() -> None:
+    from nas.core.errors import UserError
+    from nas.searchers.fbnetv5.searcher import FBNetV5Searcher
+
+    with pytest.raises(UserError, match="tasks must be among"):
+        FBNetV5Searcher(tasks=["depth"])
+    with pytest.raises(UserError, match="0 <= warmup <= steps"):
+        FBNetV5Searcher(steps=10, warmup=20)
+
+
+@pytest.mark.slow
+def test_tiny_search_end_to_end(tmp_path) -> None:
+    from nas.cli.config import compose
+    from nas.runner.run import search
+
+    run_dir = tmp_path / "run"
+    config = compose(["space=fbnetv5", "searcher=fbnetv5", f"run_dir={run_dir}", "searcher.steps=6",
+                      "searcher.warmup=2", "searcher.batch_size=8", "searcher.data.n=48", "searcher.data.valid=16",
+                      "searcher.data.size=32", "searcher.final_steps=2", "searcher.final_batch_size=8",
+                      "searcher.checkpoint_every=3"])
+    summary = search(config, progress=False)
+    roles = sorted((r.tags["task"], r.tags["role"]) for r in summary.results)
+    assert roles == sorted((t, role) for t in TASKS for role in ("found", "random"))
+    metric = {"classification": "valid_accuracy", "segmentation": "valid_miou", "detection": "valid_map"}
+    for result in summary.results:
+        value = result.metrics[metric[result.tags["task"]]]
+        assert 0.0 <= value <= 100.0 and result.metrics["macs"] > 0
+        assert result.genotype.macro_dict["tasks"] == [result.tags["task"]]
+    for task in TASKS:
+        found, random = (next(r for r in summary.results if r.tags == {"task": task, "role": role})
+                         for role in ("found", "random"))
+        assert abs(random.metrics["macs"] - found.metrics["macs"]) <= 0.05 * found.metrics["macs"]
+    rows = (run_dir / "keep_probs.csv").read_text().splitlines()
+    assert rows[0] == "task,block,stage,path,reaches_task,keep_prob" and len(rows) == 1 + 3 * 18
+    assert "path 3 (1/32)" in (run_dir / "keep_probs.md").read_text()
+    architectures = json.loads((run_dir / "architectures.json").read_text())
+    assert [row["kind"] for row in architectures["detection"]] == ["most_probable", "sample", "sample", "sample"]
+    assert (run_dir / "fbnetv5_state.pt").is_file() and (run_dir / "report.md").is_file()
+
+
+@pytest.mark.slow
+def test_killed_search_resumes_from_its_checkpoint(tmp_path, capsys) -> None:
+    """A run killed during the final trainings resumes: the supernet is not retrained, done trainings are kept."""
+    from nas.cli.config import compose
+    from nas.runner.run import resume, search
+
+    run_dir = tmp_path / "run"
+    config = compose(["space=fbnetv5", "searcher=fbnetv5", f"run_dir={run_dir}", "searcher.steps=4",
+                      "searcher.warmup=1", "searcher.batch_size=8", "searcher.data.n=32", "searcher.data.valid=8",
+                      "searcher.data.size=32", "searcher.final_steps=1", "searcher.final_batch_size=8",
+                      "searcher.tasks=[classification,segmentation]"])
+    first = search(config, progress=False)
+    assert len(first.results) == 4
+    journal = run_dir / "trials.jsonl"
+    journal.write_text("".join(journal.read_text().splitlines(keepends=True)[:2]))  # killed after two trainings
+    again = resume(run_dir, progress=True)
+    assert "resumed the search at step 4" in capsys.readouterr().err
+    tags = [(r.tags["task"], r.tags["role"]) for r in again.results]
+    assert tags == [("classification", "found"), ("classification", "random"), ("segmentation", "found"),
+                    ("segmentation", "random")]
+    assert [r.trial for r in again.results] == [0, 1, 2, 3]
