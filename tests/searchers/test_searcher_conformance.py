@@ -28,3 +28,10 @@ class TestNASNetRL(SearcherSuite):
 class TestOptunaTPE(SearcherSuite):
     searcher_name = "optuna"
     searcher_options = {"sampler": "tpe", "startup_trials": 5}
+
+
+class TestPredictorEvolution(SearcherSuite):
+    """A small pool and few random samples, so the GP ranks candidates from the fourth tell on."""
+
+    searcher_name = "predictor_evolution"
+    searcher_options = {"init_samples": 3, "candidates": 20}
