@@ -24,8 +24,10 @@ def _duration(seconds: float) -> str:
 class Progress:
     """Prints one line per finished trial to ``stream`` (stderr by default)."""
 
-    def __init__(self, budget: int, objective: Objective, already: int = 0, stream: TextIO | None = None,
+    def __init__(self, budget: int | None, objective: Objective, already: int = 0, stream: TextIO | None = None,
                  enabled: bool = True) -> None:
+        """``budget`` None: the number of trials is the searcher's business (self-driven searchers), so
+        lines show the count without a total or an ETA."""
         self.budget = budget
         self.objective = objective
         self.already = already
@@ -38,14 +40,24 @@ class Progress:
             return
         done = len(results)
         fresh = max(done - self.already, 1)
-        eta = (time.time() - self.start) / fresh * (self.budget - done)
         value = result.metrics.get(self.objective.metric)
-        shown = f"{self.objective.metric}={value:.2f}" if value is not None else result.state.value
+        if value is None and result.metrics:  # e.g. a segmentation trial of a multitask search: its own metric
+            value, metric = next((v, k) for k, v in result.metrics.items())
+            shown = f"{metric}={value:.2f}"
+        else:
+            shown = f"{self.objective.metric}={value:.2f}" if value is not None else result.state.value
         best = max((self.objective.score(r) for r in results), default=float("-inf"))
-        best_value = best if self.objective.mode == "max" else -best
-        width = len(str(self.budget))
-        line = (f"[{done:>{width}}/{self.budget}] trial {result.trial:<{width}} {result.state.value:<8} {shown:<26}"
-                f" best {best_value:.2f}   {result.seconds:.1f}s   eta {_duration(eta)}")
+        best_value = f"{best if self.objective.mode == 'max' else -best:.2f}" if best > float("-inf") else "-"
+        if self.budget is None:
+            line = (f"[{done}] trial {result.trial:<3} {result.state.value:<8} {shown:<26}"
+                    f" best {best_value}   {result.seconds:.1f}s")
+        else:
+            eta = (time.time() - self.start) / fresh * (self.budget - done)
+            width = len(str(self.budget))
+            line = (f"[{done:>{width}}/{self.budget}] trial {result.trial:<{width}} {result.state.value:<8}"
+                    f" {shown:<26} best {best_value}   {result.seconds:.1f}s   eta {_duration(eta)}")
+        if result.tags:
+            line += "   (" + ", ".join(f"{k}={v}" for k, v in sorted(result.tags.items())) + ")"
         if result.error:
             line += f"   ({result.error})"
         print(line, file=self.stream, flush=True)

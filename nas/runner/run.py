@@ -247,8 +247,10 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
     budget = int(config["budget"]["trials"])
     start = time.time()
     with Journal(run_dir / "trials.jsonl") as journal:
-        show = Progress(budget, objective, already=already, enabled=progress)
-        if isinstance(searcher, DrivingSearcher):
+        driving = isinstance(searcher, DrivingSearcher)
+        shown_budget = budget if not driving or searcher.counts_budget else None
+        show = Progress(shown_budget, objective, already=already, enabled=progress)
+        if driving:
             results = _drive(config, run_dir, searcher, journal, state, budget, show, progress)
         else:
             executor = build_executor(config, journal, searcher)

@@ -145,6 +145,8 @@ class DrivingSearcher(Searcher):
     (BossNAS, FBNetV5) and external drivers (Ray Tune). The runner calls ``drive`` once, then writes
     best/report/plots from the journalled results like for any search."""
 
+    counts_budget: bool = False  # True when ``budget.trials`` is the number of trials it runs (Ray Tune)
+
     def ask(self) -> Genotype | None:
         return None
 

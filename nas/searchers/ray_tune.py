@@ -223,6 +223,8 @@ class RayTuneSearcher(DrivingSearcher):
     ``runner=ray``, else a local one on 127.0.0.1 started (and stopped) here.
     """
 
+    counts_budget = True
+
     def __init__(self, search_alg: str = "optuna", scheduler: str = "asha", grace_period: int = 1,
                  reduction_factor: float = 2, max_concurrent: int | None = None, cpus_per_trial: float = 1,
                  startup_trials: int = 10, max_failures: int = 2) -> None:
