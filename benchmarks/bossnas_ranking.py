@@ -1,0 +1,99 @@
+"""Rating quality of BossNAS on HyTra at CPU scale: Kendall tau of supernet ratings vs trained accuracy.
+
+1. A BossNAS search with the defaults of ``nas search space=hytra`` (cpu preset, digits at 64x64) but
+   ``prefixes=per_level`` (every block rated after a prefix ending at each level it can start at, so any
+   architecture of the space has a summed score) trains and rates the supernet; ``--run-dir`` reuses the
+   tables of such a finished search instead.
+2. ``--archs`` architectures drawn uniformly from the space's variant (seeded) are rated by those tables:
+   the summed block distance to the population center (each block's entry rated after the best prefix
+   ending at its start level; lower is better), as the released ranking scripts sum block scores.
+3. Each is trained from scratch with the same budget by the ``train`` evaluator (``--epochs`` on the digits
+   train split, batch 64, SGD lr 0.05) and its validation accuracy kept.
+4. Kendall tau (``scipy.stats.kendalltau``) and Spearman rho between the negated score and the accuracy,
+   for the pooled (one center per block) and the per-prefix (released) block scores.
+
+    python benchmarks/bossnas_ranking.py --archs 20 --epochs 2            # search + 20 trainings
+    python benchmarks/bossnas_ranking.py --run-dir runs/<a hytra search>  # reuse its ratings
+    python benchmarks/bossnas_ranking.py --run-dir runs/<...> --trained runs/bossnas_ranking.json  # re-score
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+from scipy.stats import kendalltau, spearmanr
+
+from nas.cli.config import compose
+from nas.evaluators.base import EvalContext, make_evaluator
+from nas.runner.run import build_space, search
+from nas.searchers.bossnas import selection
+from nas.spaces.hytra.encoding import BLOCKS, end_level, sample_tokens
+
+
+def block_tables(run_dir: Path, pooled: bool) -> list[dict]:
+    """The block score tables of a finished BossNAS run (per-prefix or pooled centers)."""
+    return [selection.block_scores(selection.EmbeddingTable.load(run_dir / f"ratings_block{k}.npz"), pooled)
+            for k in range(BLOCKS)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-dir", type=Path, default=None, help="reuse the ratings of this BossNAS run")
+    parser.add_argument("--archs", type=int, default=20)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=Path("runs/bossnas_ranking.json"))
+    parser.add_argument("--trained", type=Path, default=None,
+                        help="take the trained architectures and accuracies from an earlier output (re-score only)")
+    args = parser.parse_args()
+
+    config = compose(["space=hytra", "searcher=bossnas", "searcher.prefixes=per_level", "searcher.strategy=dp",
+                      "budget.trials=2", f"seed={args.seed}"])
+    started = time.perf_counter()
+    run_dir = args.run_dir
+    if run_dir is None:
+        run_dir = search(config, progress=True).run_dir
+    search_seconds = time.perf_counter() - started
+    space = build_space(config)
+    rng = random.Random(f"ranking/{args.seed}")
+    archs: list[list[int]] = []
+    while len(archs) < args.archs:
+        tokens = sample_tokens(rng, space.variant)
+        if tokens not in archs:
+            archs.append(tokens)
+    evaluator = make_evaluator("train", backend="torch", dataset=dict(config["dataset"]), epochs=args.epochs,
+                               batch_size=64, lr=0.05, threads=None)
+    rows = json.loads(args.trained.read_text())["rows"] if args.trained else []
+    for i, tokens in enumerate(archs if not rows else []):
+        metrics = evaluator(space.from_tokens(tokens), EvalContext(trial=i, seed=args.seed))
+        rows.append({"tokens": tokens, "valid_accuracy": metrics["valid_accuracy"], "params": metrics["params"],
+                     "macs": metrics["macs"], "train_seconds": metrics["train_seconds"]})
+        print(f"[{i + 1}/{len(archs)}] {''.join(map(str, tokens))} valid {metrics['valid_accuracy']:.2f}% "
+              f"({metrics['train_seconds']:.0f} s)", flush=True)
+    accuracy = [r["valid_accuracy"] for r in rows]
+    summary: dict = {"run_dir": str(run_dir), "archs": len(rows), "epochs": args.epochs,
+                     "search_seconds": search_seconds}
+    for key, pooled in (("pooled", True), ("per_prefix", False)):
+        tables = block_tables(run_dir, pooled)  # the tables are only needed now, after the trainings
+        scores = []
+        for row in rows:
+            paths = [tuple(row["tokens"][4 * k:4 * k + 4]) for k in range(BLOCKS)]
+            row[f"score_{key}"] = selection.summed(tables, paths, end_level)
+            scores.append(-row[f"score_{key}"])
+        tau, tau_p = kendalltau(scores, accuracy)
+        rho, _ = spearmanr(scores, accuracy)
+        summary[key] = {"kendall_tau": tau, "kendall_p": tau_p, "spearman_rho": rho}
+        print(f"{key} centers: Kendall tau {tau:.3f} (p={tau_p:.3f}), Spearman rho {rho:.3f} "
+              f"over {len(rows)} architectures")
+    summary.update(total_seconds=time.perf_counter() - started, rows=rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{summary['total_seconds']:.0f} s -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

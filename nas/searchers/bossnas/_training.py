@@ -1,0 +1,126 @@
+"""BossNAS's block-wise self-supervised training with ensemble bootstrapping (torch).
+
+An online supernet is trained; a target supernet is its EMA (no gradients). Each block has an online
+and a target projector and an online predictor. One step of block k (``train_step``):
+
+1. Sample up to ``paths`` distinct candidate paths of block k (the same for online and target).
+2. Path p sees its own pair of views (A_p, B_p). Earlier blocks run along their chosen paths (online
+   weights for the online branch, target weights for the target branch; the online prefix keeps
+   receiving gradients, as in the released code).
+3. Target ensemble: the L2-normalised target projections of every sampled path, averaged over paths
+   (t_A, t_B).
+4. Each online path p: loss_p = l(online_p(A_p), t_B) + l(online_p(B_p), t_A), backpropagated one path at
+   a time, with l(q, t) = -2 mean cos(predictor(q), t) (BYOL's head).
+5. One optimizer step, then target <- m target + (1 - m) online over the backbone and block k's
+   projector, with m going from ``base`` to 1 on a cosine over the block's steps.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from nas.searchers.bossnas._supernet import Predictor, Projector, Supernet, SupernetConfig
+from nas.spaces.hytra.encoding import BLOCKS, end_level
+
+Path = tuple[int, ...]
+
+
+def ema_momentum(base: float, step: int, total: int) -> float:
+    """BYOL's target momentum at ``step`` of ``total``: 1 - (1 - base) (cos(pi step / total) + 1) / 2."""
+    return 1.0 - (1.0 - base) * (math.cos(math.pi * step / max(total, 1)) + 1.0) / 2.0
+
+
+def byol_loss(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """-2 times the batch mean cosine similarity of prediction and target (normalised MSE minus 2)."""
+    p = nn.functional.normalize(prediction, dim=1)
+    t = nn.functional.normalize(target, dim=1)
+    return -2.0 * (p * t).sum(1).mean()
+
+
+def ensemble_target(projections: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The bootstrapping target: the mean over sampled paths of their L2-normalised target projections."""
+    return torch.stack([nn.functional.normalize(p, dim=1) for p in projections]).mean(0)
+
+
+def lr_at(base: float, step: int, total: int, warmup: float) -> float:
+    """Linear warm-up over the first ``warmup`` fraction of a block's steps, then cosine to 0."""
+    warm = int(round(warmup * total))
+    if step < warm:
+        return base * (step + 1) / warm
+    return 0.5 * base * (1 + math.cos(math.pi * (step - warm) / max(total - warm, 1)))
+
+
+class Siamese(nn.Module):
+    """Online and target supernets with per-block projectors and online predictors."""
+
+    def __init__(self, cfg: SupernetConfig, hidden: int, dim: int) -> None:
+        super().__init__()
+        self.online = Supernet(cfg)
+        self.online_necks = nn.ModuleList(Projector(cfg.channels, hidden, dim) for _ in range(BLOCKS))
+        self.predictors = nn.ModuleList(Predictor(dim, hidden) for _ in range(BLOCKS))
+        self.target = Supernet(cfg)  # built afresh and loaded: much faster than deep-copying the graphs
+        self.target.load_state_dict(self.online.state_dict())
+        self.target_necks = nn.ModuleList(Projector(cfg.channels, hidden, dim) for _ in range(BLOCKS))
+        self.target_necks.load_state_dict(self.online_necks.state_dict())
+        for p in [*self.target.parameters(), *self.target_necks.parameters()]:
+            p.requires_grad_(False)
+
+    def trainable(self, block: int) -> list[nn.Parameter]:
+        """What block ``block``'s optimizer updates: the online backbone, that block's projector and predictor."""
+        return [*self.online.parameters(), *self.online_necks[block].parameters(),
+                *self.predictors[block].parameters()]
+
+    @torch.no_grad()
+    def momentum_update(self, block: int, m: float) -> None:
+        """target <- m target + (1 - m) online, over the backbone and block ``block``'s projector."""
+        pairs = [(self.online, self.target), (self.online_necks[block], self.target_necks[block])]
+        for online, target in pairs:
+            for po, pt in zip(online.parameters(), target.parameters()):
+                pt.mul_(m).add_(po.detach(), alpha=1.0 - m)
+
+    def embed(self, net: Supernet, neck: Projector, x: torch.Tensor, prefix: Sequence[Path], block: int,
+              path: Path) -> torch.Tensor:
+        """Projection of block ``block``'s output along ``prefix`` then ``path``."""
+        feats, level = net.run_prefix(x, prefix)
+        return neck(net.run_block(feats, block, level, path), end_level(path))
+
+
+def sample_paths(candidates: Sequence[Path], k: int, rng: random.Random) -> list[Path]:
+    """``k`` distinct paths drawn uniformly (all of them when there are fewer)."""
+    return rng.sample(list(candidates), min(k, len(candidates)))
+
+
+def train_step(model: Siamese, block: int, prefix: Sequence[Path], paths: Sequence[Path],
+               views_a: Sequence[torch.Tensor], views_b: Sequence[torch.Tensor]) -> float:
+    """Forward and backward of one ensemble-bootstrapping step (gradients accumulate; no optimizer step).
+
+    Returns the mean over paths of the symmetric loss.
+    """
+    with torch.no_grad():
+        t_a = ensemble_target([model.embed(model.target, model.target_necks[block], views_a[i], prefix, block, p)
+                               for i, p in enumerate(paths)])
+        t_b = ensemble_target([model.embed(model.target, model.target_necks[block], views_b[i], prefix, block, p)
+                               for i, p in enumerate(paths)])
+    neck, head = model.online_necks[block], model.predictors[block]
+    total = 0.0
+    for i, path in enumerate(paths):
+        q_a = head(model.embed(model.online, neck, views_a[i], prefix, block, path))
+        q_b = head(model.embed(model.online, neck, views_b[i], prefix, block, path))
+        loss = byol_loss(q_a, t_b) + byol_loss(q_b, t_a)
+        loss.backward()
+        total += float(loss.detach())
+    return total / len(paths)
+
+
+def make_optimizer(model: Siamese, block: int, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
+    """SGD with momentum (instead of LARS); BN and bias parameters get no weight decay, as in the released config."""
+    decay, other = [], []
+    for p in model.trainable(block):
+        (decay if p.ndim > 1 else other).append(p)
+    return torch.optim.SGD([{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}],
+                           lr=lr, momentum=momentum)
