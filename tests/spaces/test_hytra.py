@@ -14,7 +14,7 @@ import nas
 from nas.core.cost import arch_cost
 from nas.core.errors import GenotypeError, UserError
 from nas.core.ir import GraphBuilder
-from nas.ops import OPS
+from nas.ops import OPS, pair
 from nas.spaces.hytra import HyTraSpace, tokens_of
 from nas.spaces.hytra import encoding as enc
 from nas.spaces.hytra.published import PAPER, bossnet
@@ -361,3 +361,20 @@ def test_cli_config_resizes_the_data_to_64() -> None:
     cfg = compose(["space=hytra"])
     assert cfg["dataset"]["resolution"] == 64 and cfg["space"]["preset"] == "cpu"
     assert compose(["space=hytra", "dataset.resolution=96"])["dataset"]["resolution"] == 96
+
+
+def test_the_calculators_42_65m_counts_weights_only_and_se_on_all_16_layers() -> None:
+    """boss_madds.py's T0 figures: conv/FC weights without BN or biases (37.23M for T0 w/o SE), plus a bias-free
+    SE of ratio 1/16 on every layer, attention included (42.65M). The released model has SE on ResConv only."""
+    arch = HyTraSpace().decode(nas.published("bossnet-t0-nose"))
+    weights = 0
+    for node in arch.nodes:
+        if node.op == "conv2d":
+            kh, kw = pair(node.p["kernel"])
+            weights += node.shape[0] * arch.in_shapes(node)[0][0] // node.p["groups"] * kh * kw
+        elif node.op == "linear":
+            weights += arch.in_shapes(node)[0][0] * node.shape[0]
+    widths = [arch.node(f"layer{i}.act").shape[0] for i in range(16)]
+    se_on_every_layer = sum(2 * c * c // 16 for c in widths)
+    assert weights == 37_231_232  # the calculator's 37.23M
+    assert abs((weights + se_on_every_layer) / 42_650_000 - 1) < 0.001  # 42,646,144
