@@ -118,8 +118,3 @@ def _result(job: Job, outcome: Outcome) -> Result:
                   worker=outcome.worker, started=outcome.started, finished=outcome.finished,
                   error=outcome.error)
 
-
-def best_result(results: list[Result], objective: Objective) -> Result | None:
-    """The finished trial with the best objective (ties: earliest)."""
-    ok = [r for r in results if r.ok and objective.metric in r.metrics]
-    return max(ok, key=objective.score) if ok else None

@@ -39,21 +39,33 @@ def _fmt(value: Any) -> str:
 def markdown_table(results: list[Result], objective: Objective, space: SearchSpace, top: int = 10) -> str:
     """The ``top`` trials by objective as a markdown table."""
     ranked = sorted((r for r in results if r.ok), key=objective.score, reverse=True)[:top]
-    metrics = [objective.metric] + [m for m in SHOWN_METRICS if m != objective.metric
+    other_scores = sorted({m for r in ranked for m in r.metrics if m.startswith(("valid_", "test_"))}
+                          - {objective.metric, *SHOWN_METRICS})  # e.g. a multitask search's mIoU and mAP
+    metrics = [objective.metric] + [m for m in (*other_scores, *SHOWN_METRICS) if m != objective.metric
                                     and any(m in r.metrics for r in ranked)]
-    lines = ["| rank | trial | " + " | ".join(metrics) + " | architecture |",
-             "|---:|---:|" + "---:|" * len(metrics) + "---|"]
+    tagged = any(r.tags for r in ranked)
+    lines = ["| rank | trial | " + ("tags | " if tagged else "") + " | ".join(metrics) + " | architecture |",
+             "|---:|---:|" + ("---|" if tagged else "") + "---:|" * len(metrics) + "---|"]
     for rank, r in enumerate(ranked, start=1):
         cells = [_fmt(r.metrics.get(m)) for m in metrics]
-        lines.append(f"| {rank} | {r.trial} | " + " | ".join(cells) + f" | `{space.describe(r.genotype)}` |")
+        tags = (", ".join(f"{k}={v}" for k, v in sorted(r.tags.items())) + " | ") if tagged else ""
+        lines.append(f"| {rank} | {r.trial} | {tags}" + " | ".join(cells) + f" | `{space.describe(r.genotype)}` |")
     return "\n".join(lines)
 
 
+def chosen_best(results: list[Result], objective: Objective) -> Result | None:
+    """The best trial; when a self-driven searcher marked its answers (tag role=found), the best of those,
+    so a baseline (role=random) trained beside them is never reported as the search's result."""
+    found = [r for r in results if r.ok and r.tags.get("role") == "found" and objective.metric in r.metrics]
+    pool = found or [r for r in results if r.ok and objective.metric in r.metrics]
+    return max(pool, key=objective.score, default=None)
+
+
 def write_report(run_dir: Path, results: list[Result], objective: Objective, space: SearchSpace,
-                 config: dict[str, Any], seconds: float) -> None:
-    """``report.md``: what was searched, how it went, and the best trials."""
+                 config: dict[str, Any], seconds: float, sections: list[tuple[str, str]] | None = None) -> None:
+    """``report.md``: what was searched, how it went, the best trials, and any sections the searcher added."""
     counts = {state: sum(r.state is state for r in results) for state in TrialState}
-    best = max((r for r in results if r.ok), key=objective.score, default=None)
+    best = chosen_best(results, objective)
     lines = [
         f"# Search report: {space.name} / {config['searcher']['name']} / {config['evaluator']['name']}",
         "",
@@ -65,8 +77,10 @@ def write_report(run_dir: Path, results: list[Result], objective: Objective, spa
     if best is not None:
         lines += [f"- best: trial {best.trial}, {objective.metric} = {_fmt(best.metrics[objective.metric])}",
                   f"- best architecture: `{space.describe(best.genotype)}`"]
-    lines += ["", "## Best trials", "", markdown_table(results, objective, space), "",
-              "![progress](progress.png)", ""]
+    lines += ["", "## Best trials", "", markdown_table(results, objective, space), ""]
+    for title, markdown in sections or ():
+        lines += [f"## {title}", "", markdown.strip(), ""]
+    lines += ["![progress](progress.png)", ""]
     (run_dir / "report.md").write_text("\n".join(lines))
 
 

@@ -21,10 +21,10 @@ from nas.data.base import DATASETS
 from nas.runner import executors
 from nas.runner.executors import Job, evaluate_job
 from nas.runner.journal import Journal, read_events, replay
-from nas.runner.loop import LoopState, best_result, run_loop, trial_seed
+from nas.runner.loop import LoopState, run_loop, trial_seed
 from nas.runner.plots import write_cost_accuracy_plot
 from nas.runner.progress import Progress
-from nas.runner.report import write_best, write_progress_plot, write_report
+from nas.runner.report import chosen_best, write_best, write_progress_plot, write_report
 from nas.searchers.base import SEARCHERS, Drive, DrivingSearcher, MultiObjective, Searcher, parse_objectives
 
 CONFIG_FILE = "config.json"
@@ -246,12 +246,13 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
         searcher.recover(sorted(state.results, key=lambda r: r.finished))
     budget = int(config["budget"]["trials"])
     start = time.time()
+    sections: list[tuple[str, str]] = []  # report sections a self-driven searcher adds
     with Journal(run_dir / "trials.jsonl") as journal:
         driving = isinstance(searcher, DrivingSearcher)
         shown_budget = budget if not driving or searcher.counts_budget else None
         show = Progress(shown_budget, objective, already=already, enabled=progress)
         if driving:
-            results = _drive(config, run_dir, searcher, journal, state, budget, show, progress)
+            results = _drive(config, run_dir, searcher, journal, state, budget, show, progress, sections)
         else:
             executor = build_executor(config, journal, searcher)
             try:
@@ -260,9 +261,9 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
                                    admit=constraint_check(config, space))
             finally:
                 executor.shutdown()
-    best = best_result(results, objective)
+    best = chosen_best(results, objective)
     write_best(run_dir, best, space)
-    write_report(run_dir, results, objective, space, config, time.time() - start)
+    write_report(run_dir, results, objective, space, config, time.time() - start, sections)
     if isinstance(objective, MultiObjective):
         from nas.runner.pareto import write_pareto
 
@@ -274,7 +275,7 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
 
 
 def _drive(config: dict[str, Any], run_dir: Path, searcher: DrivingSearcher, journal: Journal, state: LoopState,
-           budget: int, show: Progress, progress: bool) -> list[Result]:
+           budget: int, show: Progress, progress: bool, sections: list[tuple[str, str]]) -> list[Result]:
     """Hand the run to a self-driven searcher; every trial it evaluates or records is journalled."""
     results = state.results
     spec = evaluator_spec(config)
@@ -314,7 +315,11 @@ def _drive(config: dict[str, Any], run_dir: Path, searcher: DrivingSearcher, jou
         if progress:
             print(message, file=sys.stderr, flush=True)
 
+    def add_report_section(title: str, markdown: str) -> None:
+        sections.append((title, markdown))
+
     searcher.drive(Drive(run_dir=run_dir, config=config, budget=budget, results=results, evaluator_spec=spec,
-                         evaluate=evaluate, record=record, report=report, log=log))
+                         evaluate=evaluate, record=record, report=report, log=log,
+                         add_report_section=add_report_section))
     state.next_trial = counter["next"]
     return results

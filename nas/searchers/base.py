@@ -124,9 +124,11 @@ class Drive:
     its ``Result`` (journalled, shown as a progress line, counted in ``results``); ``record(result)``
     journals a trial evaluated elsewhere (e.g. by Ray Tune) under the next trial id and returns it
     with that id; ``report(trial, epoch, metrics)`` journals a per-epoch report; ``log`` prints an
-    information line (suppressed when progress is off). ``results`` holds the finished trials,
+    information line (suppressed when progress is off); ``add_report_section(title, markdown)`` adds a
+    section to ``report.md`` (rating tables, keep probabilities). ``results`` holds the finished trials,
     including those of an earlier run when resumed. Files the searcher keeps (rating tables,
-    supernet checkpoints) go under ``run_dir``.
+    supernet checkpoints) go under ``run_dir``. Trials tagged ``role=found`` are the search's answers:
+    ``best.json`` is the best of them, not a baseline trained beside them.
     """
 
     run_dir: Path
@@ -138,6 +140,7 @@ class Drive:
     record: Callable[[Result], Result]
     report: Callable[[int, int, Mapping[str, float]], None]
     log: Callable[[str], None]
+    add_report_section: Callable[[str, str], None] = lambda title, markdown: None
 
 
 class DrivingSearcher(Searcher):

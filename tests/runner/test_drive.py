@@ -21,8 +21,12 @@ class _Driver(DrivingSearcher):
                          metrics={"valid_accuracy": 1.0}, epochs=1)
         recorded = drive.record(outside)
         drive.report(recorded.trial, 0, {"valid_accuracy": 1.0})
+        baseline = Result(trial=-1, genotype=self.space.sample(self.rng), state=TrialState.COMPLETE,
+                          metrics={"valid_accuracy": 100.0}, tags={"role": "random"})
+        drive.record(baseline)  # a baseline that beats the answer must not become best.json
+        drive.add_report_section("Driver table", "| a | b |\n|---|---|\n| 1 | 2 |")
         assert found.trial == 0 and recorded.trial == 2
-        assert len(drive.results) == 3
+        assert len(drive.results) == 4
 
 
 def test_driving_searcher_trials_are_journalled_and_reported(nb201_table, tmp_path, capsys):
@@ -35,10 +39,11 @@ def test_driving_searcher_trials_are_journalled_and_reported(nb201_table, tmp_pa
     assert "[1] trial 0" in err and "(role=found)" in err and "eta" not in err  # no made-up budget or ETA
     results, pending = replay(read_events(run_dir / "trials.jsonl"))
     assert not pending
-    assert [r.trial for r in results] == [0, 1, 2]
-    assert [r.tags.get("role") for r in results] == ["found", "random", None]
+    assert [r.trial for r in results] == [0, 1, 2, 3]
+    assert [r.tags.get("role") for r in results] == ["found", "random", None, "random"]
     assert results[2].state is TrialState.PRUNED
-    assert summary.best is not None and summary.best.trial in (0, 1)
+    assert summary.best is not None and summary.best.trial == 0  # the searcher's answer, not a baseline
     best = json.loads((run_dir / "best.json").read_text())
-    assert best["trial"] == summary.best.trial
-    assert (run_dir / "report.md").exists()
+    assert best["trial"] == 0
+    report = (run_dir / "report.md").read_text()
+    assert "## Driver table" in report and "| 1 | 2 |" in report and "role=found" in report

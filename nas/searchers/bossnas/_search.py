@@ -248,12 +248,19 @@ def run_search(space: SearchSpace, seed: int, options: dict[str, Any], drive: Dr
         f"{k} {choice[k]['summed_score']:.4f} / {choice[k]['summed_pooled_score']:.4f}"
         for k in ("greedy", "dp", "evolution") if k in choice))
     level = 0
+    section = [f"Found ({choice['strategy']}): tokens `{_fmt_path(tokens[:4])}|{_fmt_path(tokens[4:8])}|"
+               f"{_fmt_path(tokens[8:12])}|{_fmt_path(tokens[12:])}`, stages `{choice['stages']}`. Distance to "
+               "the population center per block (lower is better), top paths and the chosen one; full tables in "
+               "`ratings_block<k>.md`.", ""]
     for k in range(BLOCKS):
         path = tuple(tokens[4 * k:4 * k + 4])
         log(f"  block {k + 1}/{BLOCKS} ratings (ratings_block{k}.md):")
-        for line in _block_lines(search.scores[k], level, path):
+        lines = _block_lines(search.scores[k], level, path)
+        for line in lines:
             log(line)
+        section += [f"Block {k + 1}:", "", "```", *(line.strip() for line in lines), "```", ""]
         level = end_level(path)
+    drive.add_report_section("BossNAS block ratings", "\n".join(section))
     done = {r.tags.get("role") for r in drive.results}
     found = space.from_tokens(tokens)
     if "found" not in done:

@@ -115,7 +115,9 @@ class Driver:
         search.run(drive.log, self.log_every, checkpoint, self.checkpoint_every)
         checkpoint()
         write_keep_probs(Path(drive.run_dir), search, tasks, space.slots())
-        drive.log((Path(drive.run_dir) / "keep_probs.md").read_text().rstrip())
+        keep_table = (Path(drive.run_dir) / "keep_probs.md").read_text().rstrip()
+        drive.log(keep_table)
+        drive.add_report_section("Keep probabilities per task and resolution path", keep_table)
         found = self.write_architectures(Path(drive.run_dir), space, search, tasks)
         for t, task in enumerate(tasks):
             genotype = found[task]
