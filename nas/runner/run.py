@@ -133,7 +133,7 @@ def build_searcher(config: dict[str, Any], space: SearchSpace) -> Searcher:
         options["max_macs"] = macs_budget  # a searcher that plans within a compute budget gets budget.macs
     try:
         searcher = cls(**options)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:
         raise UserError(f"bad option for searcher {name!r}: {exc}") from None
     searcher.setup(space, int(config["seed"]), objectives_of(config))
     return searcher

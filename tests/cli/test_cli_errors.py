@@ -27,6 +27,7 @@ def run_cli(*args):
     (["search", "runner=nope"], "unknown runner 'nope'; valid choices: local, ray"),
     (["search", "backend=tensorflow"], "unknown backend 'tensorflow'; valid choices: torch, jax"),
     (["search", "budget.trials"], "malformed override 'budget.trials'"),
+    (["search", "searcher=optuna", "searcher.pruner=bogus"], "bad option for searcher 'optuna': unknown optuna pruner"),
     (["search", "budget.trialz=3"], "unknown setting 'budget.trialz'"),
     (["search", "budget.trials=many"], "budget.trials must be a non-negative integer"),
     (["search", "evaluator=tabular"], "evaluator.table=<path to nb201_combined.csv>"),
