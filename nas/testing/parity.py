@@ -9,6 +9,8 @@ network has no active dropout or drop-path, train-mode outputs and the running s
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -29,8 +31,8 @@ def space_for_tests(name: str, preset: str | None = None) -> SearchSpace:
 
 def _as_dict(out: Any) -> dict[str, np.ndarray]:
     if isinstance(out, dict):
-        return {k: np.asarray(v.detach().numpy() if hasattr(v, "detach") else v) for k, v in out.items()}
-    return {"": np.asarray(out.detach().numpy() if hasattr(out, "detach") else out)}
+        return {k: np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v) for k, v in out.items()}
+    return {"": np.asarray(out.detach().cpu().numpy() if hasattr(out, "detach") else out)}
 
 
 def _max_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
@@ -58,7 +60,7 @@ def _state_diff(jax_model: Any, torch_model: Any) -> float:
     """Largest difference between a torch state dict entry and the NNX variable of the same name."""
     from flax import nnx
 
-    torch_state = {k: v.detach().numpy().copy() for k, v in torch_model.state_dict().items()}
+    torch_state = {k: v.detach().cpu().numpy().copy() for k, v in torch_model.state_dict().items()}
     diff = 0.0
     for path, value in nnx.iter_graph(jax_model):
         if isinstance(value, (nnx.Param, nnx.BatchStat)):
@@ -67,17 +69,18 @@ def _state_diff(jax_model: Any, torch_model: Any) -> float:
     return diff
 
 
-def check_parity(arch: ArchSpec, atol: float = 1e-4, batch: int = 2, seed: int = 0) -> dict[str, Any]:
+def check_parity(arch: ArchSpec, atol: float = 1e-4, batch: int = 2, seed: int = 0,
+                 torch_device: str = "cpu") -> dict[str, Any]:
     """Compare the torch and JAX backends on ``arch`` with the same weights and a random input.
+
+    The torch network runs on ``torch_device`` (TF32 off, so a GPU computes in plain float32) and JAX on its
+    default device, so on a GPU machine this compares the two backends' GPU paths.
 
     Returns ``params`` (torch / jax / arch counts), ``shapes`` (expected / torch / jax per head),
     ``eval_diff``, ``train_diff`` and ``state_diff`` (max abs differences; the last two are ``None``
     when the network has active dropout or drop-path) and ``ok``: all counts and shapes equal and
     every diff < ``atol``.
     """
-    import jax
-    import jax.numpy as jnp
-    import torch
 
     from nas.backends import jax as jax_backend
     from nas.backends import torch as torch_backend
@@ -87,11 +90,38 @@ def check_parity(arch: ArchSpec, atol: float = 1e-4, batch: int = 2, seed: int =
     jax_model = jax_backend.build(arch, seed=seed)
     _randomize_norms(torch_model, rng)
     jax_backend.load_torch_weights(jax_model, torch_model)
+    torch_model.to(torch_device)
+    with _plain_float32():
+        return _compare(arch, torch_model, jax_model, rng, batch, atol, torch_device)
+
+
+@contextlib.contextmanager
+def _plain_float32() -> Iterator[None]:
+    """TF32 off in torch (cuDNN convolutions and matmuls) for the duration, as before afterwards."""
+    import torch
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def _compare(arch: ArchSpec, torch_model: Any, jax_model: Any, rng: np.random.Generator, batch: int, atol: float,
+             torch_device: str) -> dict[str, Any]:
+    import jax
+    import jax.numpy as jnp
+    import torch
+
+    from nas.backends import jax as jax_backend
+    from nas.backends import torch as torch_backend
+
     x = rng.standard_normal((batch, *arch.input_shape)).astype(np.float32)
     torch_model.eval()
     jax_model.eval()
     with torch.no_grad():
-        torch_eval = _as_dict(torch_model(torch.from_numpy(x)))
+        torch_eval = _as_dict(torch_model(torch.from_numpy(x).to(torch_device)))
     precise = jax.default_matmul_precision("highest")  # no TF32 on accelerators: compare exact float32
     with precise:
         jax_eval = _as_dict(jax_model(jnp.asarray(x)))
@@ -108,7 +138,7 @@ def check_parity(arch: ArchSpec, atol: float = 1e-4, batch: int = 2, seed: int =
         torch_model.train()
         jax_model.train()
         with torch.no_grad():
-            torch_train = _as_dict(torch_model(torch.from_numpy(x)))
+            torch_train = _as_dict(torch_model(torch.from_numpy(x).to(torch_device)))
         with precise:
             result["train_diff"] = _max_diff(torch_train, _as_dict(jax_model(jnp.asarray(x))))
         result["state_diff"] = _state_diff(jax_model, torch_model)

@@ -37,6 +37,7 @@ def run_cli(*args):
     (["search", "resume=/no/such/run"], "not a run directory"),
     (["show", "/no/such.json"], "no such file or published architecture"),
     (["frobnicate"], "unknown command 'frobnicate'"),
+    (["search", "evaluator.device=tpu"], "unknown device 'tpu'"),
 ])
 def test_user_errors_are_one_line(args, message, capsys):
     assert main(args) == 2
@@ -81,3 +82,14 @@ def test_genotype_from_another_space_version(tmp_path, capsys):
     path.write_text(json.dumps(g))
     assert main(["show", str(path)]) == 2
     assert "version 0; this build reads version 1" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize("args, message", [
+    (["search", "evaluator.device=cuda"], "device 'cuda' asked for, but torch sees no CUDA device here"),
+    (["search", "backend=jax", "evaluator.device=gpu"], "device 'gpu': JAX has no gpu backend here"),
+])
+def test_absent_gpu_is_one_line(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1

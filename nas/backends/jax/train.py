@@ -22,6 +22,7 @@ from flax import nnx
 from nas.backends.jax.builder import JaxNetwork, build
 from nas.backends.jax.ops import Progress
 from nas.backends.training import MAIN_HEAD, Pruned, Reporter, TrainConfig, epoch_batches
+from nas.core.errors import UserError
 from nas.core.ir import ArchSpec
 from nas.data.base import ArrayDataset
 
@@ -109,14 +110,29 @@ def accuracy(predict: Callable, params: nnx.State, rest: nnx.State, x: np.ndarra
     return 100.0 * correct / max(len(x), 1)
 
 
+def jax_device(name: str) -> jax.Device:
+    """The JAX device of a torch-style name (``cpu``, ``cuda``, ``cuda:1``, ``gpu``); a clear error if absent."""
+    platform, _, index = name.strip().lower().partition(":")
+    platform = "gpu" if platform == "cuda" else platform
+    try:
+        devices = jax.devices(platform)
+    except RuntimeError:
+        raise UserError(f"device {name!r}: JAX has no {platform} backend here "
+                        f"(available: {', '.join(sorted({d.platform for d in jax.devices()}))})") from None
+    if index and not (index.isdigit() and int(index) < len(devices)):
+        raise UserError(f"device {name!r}: JAX sees {len(devices)} {platform} device(s)")
+    return devices[int(index or 0)]
+
+
 def train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Reporter | None = None,
           device: str | None = None) -> dict[str, float]:
     """Train from scratch under ``config.seed``; per-epoch validation accuracy goes to ``report``.
 
     Returns the final ``valid_accuracy``, ``test_accuracy``, ``train_loss`` and ``steps_per_second``;
-    raises ``Pruned`` when the reporter asks to stop. ``device`` is a JAX platform ("cpu", "gpu").
+    raises ``Pruned`` when the reporter asks to stop. ``device`` is a JAX platform ("cpu", "gpu"; "cuda" and
+    "cuda:N" as in torch).
     """
-    place = jax.default_device(jax.devices(device)[0]) if device else contextlib.nullcontext()
+    place = jax.default_device(jax_device(device)) if device else contextlib.nullcontext()
     with place:
         return _train(arch, data, config, report)
 

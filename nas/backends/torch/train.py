@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from nas.backends.torch.builder import build
+from nas.backends.torch.device import torch_device
 from nas.backends.torch.schedules import set_drop_path_progress
 from nas.backends.training import MAIN_HEAD, Pruned, Reporter, TrainConfig, cosine_lr, epoch_batches
 from nas.core.ir import ArchSpec
@@ -52,6 +53,7 @@ def train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repor
     ``valid_accuracy``, ``test_accuracy``, ``train_loss`` and ``steps_per_second``; raises ``Pruned``
     when the reporter asks to stop.
     """
+    device = torch_device(device)
     torch.manual_seed(config.seed)
     model = build(arch, seed=config.seed).to(device)
     params_decay = [p for n, p in model.named_parameters() if p.ndim > 1]

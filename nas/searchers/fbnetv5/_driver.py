@@ -102,10 +102,10 @@ class Driver:
         tasks = list(space.macro["tasks"])
         search = MultitaskSearch(space.plan(), data, tasks, SearchConfig(seed=self.seed, **self.search_options))
         drive.log(f"fbnetv5: {len(search.plan.decisions)} gated blocks, tasks {', '.join(tasks)}, data {data.name} "
-                  f"({len(data.train)} train / {len(data.valid)} valid, {data.input_shape[1]} px)")
+                  f"({len(data.train)} train / {len(data.valid)} valid, {data.input_shape[1]} px) on {search.device}")
         state_file = Path(drive.run_dir) / STATE_FILE
         if state_file.is_file():
-            search.load_state_dict(torch.load(state_file, weights_only=False))
+            search.load_state_dict(torch.load(state_file, map_location="cpu", weights_only=False))
             drive.log(f"fbnetv5: resumed the search at step {search.step_count} from {state_file}")
 
         def checkpoint() -> None:
@@ -168,7 +168,8 @@ class Driver:
                 cost = fragment_cost(arch)
                 drive.log(f"fbnetv5: training the {role} {task} architecture ({cost['macs'] / 1e6:.2f} M MACs, "
                           f"{cost['params'] / 1e3:.1f} k params, {self.final['steps']} steps)")
-                metrics = train_task(arch, task, data, seed=self.seed, **self.final)
+                metrics = train_task(arch, task, data, seed=self.seed, device=self.search_options["device"],
+                                     **self.final)
                 metrics.update(cost)
                 drive.record(Result(trial=-1, genotype=genotype, state=TrialState.COMPLETE, metrics=metrics,
                                     seconds=metrics["train_seconds"], seed=self.seed,

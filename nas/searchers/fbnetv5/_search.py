@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from nas.backends.torch.device import torch_device
 from nas.core.ir import ArchSpec
 from nas.data.multitask import MultitaskData, MultitaskSplit
 from nas.evaluators.metrics import accuracy, coco_map, confusion_matrix, miou_from_confusion
@@ -48,6 +49,7 @@ class SearchConfig:
     gamma: Mapping[str, float] = field(default_factory=dict)
     flops_weight: Mapping[str, float] = field(default_factory=dict)
     seed: int = 0
+    device: str = "cpu"
 
 
 def levels_of(plan: Plan, size: int) -> list[T.Level]:
@@ -77,22 +79,24 @@ class Batch:
 
 
 class Batches:
-    """A split as tensors with its FCOS targets (for ``levels``, if any) computed once; ``take`` gives a ``Batch``."""
+    """A split as tensors on ``device`` with its FCOS targets (for ``levels``, if any) computed once; ``take``
+    gives a ``Batch`` (the whole split is moved once, so a step copies nothing from the host)."""
 
-    def __init__(self, split: MultitaskSplit, levels: Sequence[T.Level]) -> None:
+    def __init__(self, split: MultitaskSplit, levels: Sequence[T.Level], device: str | torch.device = "cpu") -> None:
         self.split = split
-        self.images = torch.from_numpy(split.images)
-        self.labels = torch.from_numpy(split.labels)
-        self.masks = torch.from_numpy(split.masks)
+        self.device = torch.device(device)
+        self.images = torch.from_numpy(split.images).to(self.device)
+        self.labels = torch.from_numpy(split.labels).to(self.device)
+        self.masks = torch.from_numpy(split.masks).to(self.device)
         per_image = [split.boxes_of(i) for i in range(len(split))] if levels else []
-        self.targets = T.fcos_targets([b for b, _ in per_image], [c for _, c in per_image], levels) if levels \
-            else None
+        targets = T.fcos_targets([b for b, _ in per_image], [c for _, c in per_image], levels) if levels else None
+        self.targets = targets.to(self.device) if targets else None
 
     def __len__(self) -> int:
         return len(self.split)
 
     def take(self, index: np.ndarray) -> Batch:
-        i = torch.from_numpy(np.asarray(index, dtype=np.int64))
+        i = torch.from_numpy(np.asarray(index, dtype=np.int64)).to(self.device)
         return Batch(self.images[i], self.labels[i], self.masks[i], self.targets.take(i) if self.targets else None)
 
 
@@ -114,7 +118,8 @@ class MultitaskSearch:
         self.levels = levels_of(plan, self.size) if "detection" in tasks else []
         self.heads = {t: heads_of(plan, t) for t in self.tasks}
         self.all_heads = tuple(h for t in self.tasks for h in self.heads[t])
-        self.supernet = Supernet(plan, seed=config.seed)
+        self.device = torch_device(config.device)
+        self.supernet = Supernet(plan, seed=config.seed).to(self.device)
         for module in self.supernet.kept.values():
             T.set_class_prior(module)
         self.optimizer = torch.optim.AdamW(self.supernet.parameters(), lr=config.lr, weight_decay=config.weight_decay,
@@ -123,10 +128,10 @@ class MultitaskSearch:
         self.dists = TaskDistributions(self.tasks, len(plan.decisions), config.theta_lr, config.uniform_mix,
                                        config.baseline_decay, relevant=self.cost.reach)
         self.macs_ref = self.cost.full()
-        self.gamma = torch.tensor([float(config.gamma.get(t, 1.0)) for t in self.tasks])
+        self.gamma = torch.tensor([float(config.gamma.get(t, 1.0)) for t in self.tasks], device=self.device)
         self.flops_weight = torch.tensor([float(config.flops_weight.get(t, 0.0)) for t in self.tasks],
                                          dtype=torch.float64)
-        self.batches = Batches(data.train, self.levels)
+        self.batches = Batches(data.train, self.levels, self.device)
         self.rng = np.random.default_rng(config.seed)
         self.generator = torch.Generator().manual_seed(config.seed)
         self.step_count = 0
@@ -154,12 +159,13 @@ class MultitaskSearch:
         for group in self.optimizer.param_groups:
             group["lr"] = self._lr()
         self.optimizer.zero_grad(set_to_none=True)
-        (self.gamma * weights * losses).sum().backward()
+        (self.gamma * weights.to(self.device) * losses).sum().backward()
         self.optimizer.step()
+        losses = losses.detach().cpu()
         if not warm:
-            self.dists.reinforce(mask, self.costs(losses.detach(), mask), weights)
+            self.dists.reinforce(mask, self.costs(losses, mask), weights)
         self.step_count += 1
-        return {**{t: float(v) for t, v in zip(self.tasks, losses.detach())},
+        return {**{t: float(v) for t, v in zip(self.tasks, losses)},
                 **{f"r_{t}": float(v) for t, v in zip(self.tasks, weights)}}
 
     def naive_step(self) -> dict[str, float]:
@@ -229,11 +235,12 @@ def evaluate(model: torch.nn.Module, arch: ArchSpec, task: str, batches: Batches
         for start in range(0, len(batches), batch_size):
             batch = batches.take(np.arange(start, min(start + batch_size, len(batches))))
             out = _as_dict(arch, model(batch.images.contiguous(memory_format=CHANNELS_LAST)))
+            out = {name: value.cpu() for name, value in out.items()}
             if task == "classification":
                 predicted.append(out["logits"].argmax(1).numpy())
             elif task == "segmentation":
                 pred = T.segmentation_predict(out["seg"], size).numpy()
-                confusion += confusion_matrix(pred, batch.masks.numpy(), num_classes + 1)
+                confusion += confusion_matrix(pred, batch.masks.cpu().numpy(), num_classes + 1)
             else:
                 found.extend(T.decode_detections(det_outputs(out, levels), levels, size))
     if task == "classification":
@@ -246,8 +253,9 @@ def evaluate(model: torch.nn.Module, arch: ArchSpec, task: str, batches: Batches
 
 
 def train_task(arch: ArchSpec, task: str, data: MultitaskData, steps: int, batch_size: int, lr: float,
-               seed: int) -> dict[str, float]:
-    """Train ``arch`` from scratch on one task for ``steps`` (AdamW, cosine), then its validation metrics."""
+               seed: int, device: str = "cpu") -> dict[str, float]:
+    """Train ``arch`` from scratch on one task for ``steps`` (AdamW, cosine) on ``device``, then its validation
+    metrics."""
     from nas.backends.torch import build
 
     size = data.input_shape[1]
@@ -256,10 +264,11 @@ def train_task(arch: ArchSpec, task: str, data: MultitaskData, steps: int, batch
         levels = sorted((T.Level(size // shape[1], shape[1], shape[2]) for head, shape in arch.output_shapes.items()
                          if head.endswith(".cls")), key=lambda lv: lv.stride)
     torch.manual_seed(seed)
-    model = build(arch, seed=seed).to(memory_format=CHANNELS_LAST)
+    where = torch_device(device)
+    model = build(arch, seed=seed).to(where, memory_format=CHANNELS_LAST)
     T.set_class_prior(model)
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4, foreach=True)
-    train = Batches(data.train, levels)
+    train = Batches(data.train, levels, where)
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     model.train()
@@ -272,7 +281,9 @@ def train_task(arch: ArchSpec, task: str, data: MultitaskData, steps: int, batch
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
+    if where.type == "cuda":
+        torch.cuda.synchronize(where)
     seconds = time.perf_counter() - start
-    metrics = evaluate(model, arch, task, Batches(data.valid, levels), levels, data.num_classes)
+    metrics = evaluate(model, arch, task, Batches(data.valid, levels, where), levels, data.num_classes)
     metrics.update(train_seconds=seconds, train_loss=float(loss.detach()))
     return metrics

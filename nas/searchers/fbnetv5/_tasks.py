@@ -104,6 +104,9 @@ class DetectionTargets:
     def take(self, index: torch.Tensor) -> DetectionTargets:
         return DetectionTargets(self.classes[index], self.distances[index], self.centerness[index])
 
+    def to(self, device: torch.device | str) -> DetectionTargets:
+        return DetectionTargets(self.classes.to(device), self.distances.to(device), self.centerness.to(device))
+
 
 def fcos_targets(boxes: Sequence[np.ndarray], classes: Sequence[np.ndarray], levels: Sequence[Level]
                  ) -> DetectionTargets:
