@@ -15,7 +15,7 @@ single-task training and evaluation of a found architecture.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +70,16 @@ def det_outputs(out: Mapping[str, torch.Tensor], levels: Sequence[T.Level]) -> l
     return [(out[f"{n}.cls"], out[f"{n}.box"], out[f"{n}.ctr"]) for n in names]
 
 
+def adamw(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with torch's fused kernel (one pass over all tensors: 3x faster than ``foreach`` on the CPU for the
+    A-size supernet, measured), or ``foreach`` where this torch has no fused kernel for the device."""
+    params = list(params)
+    try:
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
+    except (RuntimeError, ValueError):
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, foreach=True)
+
+
 @dataclass(frozen=True)
 class Batch:
     images: torch.Tensor
@@ -122,8 +132,7 @@ class MultitaskSearch:
         self.supernet = Supernet(plan, seed=config.seed).to(self.device)
         for module in self.supernet.kept.values():
             T.set_class_prior(module)
-        self.optimizer = torch.optim.AdamW(self.supernet.parameters(), lr=config.lr, weight_decay=config.weight_decay,
-                                           foreach=True)
+        self.optimizer = adamw(self.supernet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.cost = MaskCost(plan, self.tasks)
         self.dists = TaskDistributions(self.tasks, len(plan.decisions), config.theta_lr, config.uniform_mix,
                                        config.baseline_decay, relevant=self.cost.reach)
@@ -267,7 +276,7 @@ def train_task(arch: ArchSpec, task: str, data: MultitaskData, steps: int, batch
     where = torch_device(device)
     model = build(arch, seed=seed).to(where, memory_format=CHANNELS_LAST)
     T.set_class_prior(model)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4, foreach=True)
+    optimizer = adamw(model.parameters(), lr=lr, weight_decay=1e-4)
     train = Batches(data.train, levels, where)
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
