@@ -15,6 +15,7 @@
     python benchmarks/bossnas_ranking.py --archs 20 --epochs 2            # search + 20 trainings
     python benchmarks/bossnas_ranking.py --run-dir runs/<a hytra search>  # reuse its ratings
     python benchmarks/bossnas_ranking.py --run-dir runs/<...> --trained runs/bossnas_ranking.json  # re-score
+    python benchmarks/bossnas_ranking.py --archs 16 searcher.zero_init_residual=false       # a search option
 """
 
 from __future__ import annotations
@@ -49,10 +50,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/bossnas_ranking.json"))
     parser.add_argument("--trained", type=Path, default=None,
                         help="take the trained architectures and accuracies from an earlier output (re-score only)")
+    parser.add_argument("overrides", nargs="*", help="extra search overrides, e.g. searcher.steps_per_block=96")
     args = parser.parse_args()
 
     config = compose(["space=hytra", "searcher=bossnas", "searcher.prefixes=per_level", "searcher.strategy=dp",
-                      "budget.trials=2", f"seed={args.seed}"])
+                      "budget.trials=2", f"seed={args.seed}", *args.overrides])
     started = time.perf_counter()
     run_dir = args.run_dir
     if run_dir is None:

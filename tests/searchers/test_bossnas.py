@@ -281,3 +281,14 @@ def test_tiny_search_end_to_end(tmp_path):
     for k in range(4):
         assert (run_dir / f"ratings_block{k}.csv").exists() and (run_dir / f"ratings_block{k}.md").exists()
     assert (run_dir / "supernet.pt").exists() and (run_dir / "best.json").exists()
+
+
+@pytest.mark.parametrize("zero", [True, False])
+def test_zero_init_residual_option_sets_the_last_bn_of_every_op(zero):
+    """Released ops start as the identity (last BN gamma 0); the option turns that off for short searches."""
+    cfg = SupernetConfig((16, 32, 64, 128), 8, 8, (1, 32, 32), zero_init_residual=zero)
+    model = Siamese(cfg, 16, 8)
+    gammas = [m.weight for m in model.online.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    zeroed = sum(1 for g in gammas if not g.detach().any())
+    ops = len(model.online.ops)
+    assert zeroed == (ops if zero else 0) and ops > 0

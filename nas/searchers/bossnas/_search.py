@@ -35,11 +35,11 @@ FORMAT = 1
 Path_ = tuple[int, ...]
 
 
-def supernet_config(space: SearchSpace) -> SupernetConfig:
+def supernet_config(space: SearchSpace, zero_init_residual: bool = True) -> SupernetConfig:
     """Supernet sizes from the hytra space's macro settings (widths, stem, dim_head, input, variant)."""
     m = space.macro
     return SupernetConfig(tuple(int(w) for w in m["widths"]), int(m["stem_width"]), int(m["dim_head"]),
-                          tuple(int(v) for v in m["input_shape"]), str(m["variant"]))
+                          tuple(int(v) for v in m["input_shape"]), str(m["variant"]), bool(zero_init_residual))
 
 
 def prefix_choices(scores: Sequence[Mapping], block: int, variant: str, mode: str) -> dict[int, list[Path_]]:
@@ -92,7 +92,7 @@ class _Search:
         self.run_dir = Path(drive.run_dir)
         dataset = dict(drive.config["dataset"])
         self.data = load_dataset(dataset.pop("name"), **dataset)
-        self.cfg = supernet_config(space)
+        self.cfg = supernet_config(space, options.get("zero_init_residual", True))
         if tuple(self.data.input_shape) != self.cfg.input_shape:
             raise ValueError(f"dataset images {self.data.input_shape} differ from the space input "
                              f"{self.cfg.input_shape}")

@@ -45,6 +45,7 @@ class SupernetConfig:
     dim_head: int
     input_shape: tuple[int, int, int]
     variant: str = "executable"
+    zero_init_residual: bool = True  # the released ops zero their last BN's gamma (each op starts as identity)
 
     def size(self, level: int) -> int:
         """Feature-map side at ``level`` (the stem halves twice, each level once more)."""
@@ -121,7 +122,7 @@ def trunk_spec(cfg: SupernetConfig, level: int, op: str):
         x = g.add("mhsa", x, heads=heads, dim_head=cfg.dim_head)
         x = _bn_act(g, x)
     x = g.add("conv2d", x, out_channels=out, kernel=1)
-    x = g.add("batchnorm", x, zero_init=True)
+    x = g.add("batchnorm", x, zero_init=cfg.zero_init_residual)
     x = g.add("add", x, s)
     x = g.add("act", x, fn="relu")
     return g.build({"out": x})

@@ -40,7 +40,8 @@ class BossNAS(DrivingSearcher):
                  momentum: float = 0.9, weight_decay: float = 1e-6, warmup: float = 0.1, base_momentum: float = 0.99,
                  neck_hidden: int = 512, neck_dim: int = 64, rating_samples: int = 32, bn_batch: int = 32,
                  strategy: str = "greedy", prefixes: str = "greedy", evolution: dict[str, Any] | None = None,
-                 checkpoint_every: int = 10, log_every: int = 5, threads: int | None = 1) -> None:
+                 checkpoint_every: int = 10, log_every: int = 5, threads: int | None = 1,
+                 zero_init_residual: bool = True) -> None:
         if strategy not in STRATEGIES:
             raise UserError(f"bossnas strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         if prefixes not in PREFIXES:
@@ -70,7 +71,7 @@ class BossNAS(DrivingSearcher):
                             warmup=float(warmup), base_momentum=float(base_momentum), neck_hidden=int(neck_hidden),
                             neck_dim=int(neck_dim), rating_samples=rating_samples, bn_batch=bn_batch,
                             strategy=strategy, prefixes=prefixes, checkpoint_every=checkpoint_every,
-                            log_every=log_every, threads=threads,
+                            log_every=log_every, threads=threads, zero_init_residual=bool(zero_init_residual),
                             evolution={"population": 32, "generations": 20, "tournament": 4, "mutation_rate": 0.5,
                                        **evolution})
 
