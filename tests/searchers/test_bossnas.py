@@ -292,3 +292,45 @@ def test_zero_init_residual_option_sets_the_last_bn_of_every_op(zero):
     zeroed = sum(1 for g in gammas if not g.detach().any())
     ops = len(model.online.ops)
     assert zeroed == (ops if zero else 0) and ops > 0
+
+
+def test_lars_step_matches_the_trust_ratio_formula_and_excludes_bn_and_bias():
+    from nas.searchers.bossnas._lars import LARS
+
+    gen = torch.Generator().manual_seed(3)
+    w = torch.nn.Parameter(torch.randn(8, 4, generator=gen))
+    b = torch.nn.Parameter(torch.randn(8, generator=gen))
+    w.grad, b.grad = 100.0 * torch.randn(8, 4, generator=gen), torch.randn(8, generator=gen)
+    w0, b0, gw, gb = w.detach().clone(), b.detach().clone(), w.grad.clone(), b.grad.clone()
+    opt = LARS([{"params": [w]}, {"params": [b], "weight_decay": 0.0, "exclude": True}], lr=2.0, momentum=0.9,
+               weight_decay=1e-4, eta=0.001)
+    opt.step()
+    trust = 0.001 * w0.norm() / (gw.norm() + 1e-4 * w0.norm())
+    assert torch.allclose(w.detach(), w0 - 2.0 * trust * (gw + 1e-4 * w0), atol=1e-6)
+    assert torch.allclose(b.detach(), b0 - 2.0 * gb, atol=1e-6)
+    # the step is bounded by lr * eta of the weight norm, however large the gradient
+    assert float((w.detach() - w0).norm()) <= 2.0 * 0.001 * float(w0.norm()) * 1.0001
+    opt.step()  # momentum: the second step adds 0.9 of the first
+    assert float((w.detach() - w0).norm()) > 2.0 * 0.001 * float(w0.norm())
+
+
+def test_optimizer_options_are_checked():
+    cls = SEARCHERS.get("bossnas")
+    with pytest.raises(UserError, match="optimizer must be lars or sgd"):
+        cls(optimizer="adam")
+    with pytest.raises(UserError, match="lars_eta must be positive"):
+        cls(optimizer="lars", lars_eta=0)
+    assert cls(optimizer="lars").options["optimizer"] == "lars"
+
+
+def test_collapse_measures_how_alike_the_predictions_of_an_entry_are():
+    rng = np.random.default_rng(0)
+    unit = lambda a: a / np.linalg.norm(a, axis=-1, keepdims=True)  # noqa: E731
+    spread = unit(rng.standard_normal((3, 16, 8)))
+    same = np.repeat(unit(rng.standard_normal((3, 1, 8))), 16, axis=1)
+    targets = rng.standard_normal((3, 16, 8))
+    entries = [(0, (1, 1, 1, 1)), (0, (1, 1, 1, 2)), (0, (1, 1, 2, 2))]
+    collapsed = selection.EmbeddingTable(0, entries, same, same, targets, targets)
+    healthy = selection.EmbeddingTable(0, entries, spread, spread, targets, targets)
+    assert collapsed.collapse() == pytest.approx(1.0) and collapsed.collapse() > selection.COLLAPSED
+    assert healthy.collapse() < 0.6

@@ -148,7 +148,8 @@ class _Search:
         prefixes = prefix_choices(self.scores if o["prefixes"] == "greedy" else self.pooled, block,
                                   self.cfg.variant, o["prefixes"])
         candidates = {s: block_candidates(block, s, self.cfg.variant) for s in prefixes}
-        optimizer = make_optimizer(self.model, block, o["lr"], o["momentum"], o["weight_decay"])
+        optimizer = make_optimizer(self.model, block, o["lr"], o["momentum"], o["weight_decay"],
+                                   o.get("optimizer", "sgd"), o.get("lars_eta", 0.001))
         if self.opt_state is not None:
             optimizer.load_state_dict(self.opt_state)
             self.opt_state = None
@@ -184,7 +185,7 @@ class _Search:
         self.scores.append(scores)
         self.pooled.append(selection.block_scores(table, pooled=True))
         log(f"bossnas block {block + 1}/{BLOCKS}: rated {len(table.entries)} paths in "
-            f"{time.perf_counter() - began:.0f} s -> ratings_block{block}.md")
+            f"{time.perf_counter() - began:.0f} s -> ratings_block{block}.md; {_collapse_note(table)}")
         self.block, self.step = block + 1, 0
         _save(self.run_dir, self.state(None))
 
@@ -228,6 +229,16 @@ def _block_lines(scores: Mapping, start: int, chosen: Path_, top: int = 5) -> li
     return lines
 
 
+def _collapse_note(table: selection.EmbeddingTable) -> str:
+    """How image-dependent the online predictions are, with a warning when they have collapsed."""
+    value = table.collapse()
+    note = f"predictions' cosine to their per-path mean {value:.4f}"
+    if value > selection.COLLAPSED:
+        note += (" - COLLAPSED: the predictor answers every image alike, so these ratings carry no signal "
+                 "(train longer per block: searcher.steps_per_block)")
+    return note
+
+
 def run_search(space: SearchSpace, seed: int, options: dict[str, Any], drive: Drive) -> None:
     """The whole BossNAS search of one run (see the module docstring)."""
     began = time.perf_counter()
@@ -258,7 +269,8 @@ def run_search(space: SearchSpace, seed: int, options: dict[str, Any], drive: Dr
         lines = _block_lines(search.scores[k], level, path)
         for line in lines:
             log(line)
-        section += [f"Block {k + 1}:", "", "```", *(line.strip() for line in lines), "```", ""]
+        section += [f"Block {k + 1} ({_collapse_note(search.tables[k])}):", "", "```",
+                    *(line.strip() for line in lines), "```", ""]
         level = end_level(path)
     drive.add_report_section("BossNAS block ratings", "\n".join(section))
     done = {r.tags.get("role") for r in drive.results}

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from nas.searchers.bossnas._lars import LARS
 from nas.searchers.bossnas._supernet import Predictor, Projector, Supernet, SupernetConfig
 from nas.spaces.hytra.encoding import BLOCKS, end_level
 
@@ -117,10 +118,15 @@ def train_step(model: Siamese, block: int, prefix: Sequence[Path], paths: Sequen
     return total / len(paths)
 
 
-def make_optimizer(model: Siamese, block: int, lr: float, momentum: float, weight_decay: float) -> torch.optim.SGD:
-    """SGD with momentum (instead of LARS); BN and bias parameters get no weight decay, as in the released config."""
+def make_optimizer(model: Siamese, block: int, lr: float, momentum: float, weight_decay: float,
+                   kind: str = "sgd", eta: float = 0.001) -> torch.optim.Optimizer:
+    """LARS (the released optimiser; BN and bias tensors excluded from the trust ratio and weight decay) or
+    plain SGD with momentum (BN and bias without weight decay)."""
     decay, other = [], []
     for p in model.trainable(block):
         (decay if p.ndim > 1 else other).append(p)
+    if kind == "lars":
+        return LARS([{"params": decay}, {"params": other, "weight_decay": 0.0, "exclude": True}], lr=lr,
+                    momentum=momentum, weight_decay=weight_decay, eta=eta)
     return torch.optim.SGD([{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}],
                            lr=lr, momentum=momentum)

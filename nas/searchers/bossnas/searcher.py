@@ -41,7 +41,7 @@ class BossNAS(DrivingSearcher):
                  neck_hidden: int = 512, neck_dim: int = 64, rating_samples: int = 32, bn_batch: int = 32,
                  strategy: str = "greedy", prefixes: str = "greedy", evolution: dict[str, Any] | None = None,
                  checkpoint_every: int = 10, log_every: int = 5, threads: int | None = 1,
-                 zero_init_residual: bool = True) -> None:
+                 zero_init_residual: bool = True, optimizer: str = "sgd", lars_eta: float = 0.001) -> None:
         if strategy not in STRATEGIES:
             raise UserError(f"bossnas strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         if prefixes not in PREFIXES:
@@ -59,6 +59,10 @@ class BossNAS(DrivingSearcher):
             raise UserError(f"bossnas base_momentum must be in [0, 1], got {base_momentum!r}")
         if not 0.0 <= float(warmup) < 1.0:
             raise UserError(f"bossnas warmup must be a fraction in [0, 1), got {warmup!r}")
+        if optimizer not in ("lars", "sgd"):
+            raise UserError(f"bossnas optimizer must be lars or sgd, got {optimizer!r}")
+        if not float(lars_eta) > 0:
+            raise UserError(f"bossnas lars_eta must be positive, got {lars_eta!r}")
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise UserError(f"bossnas threads must be a positive integer or null, got {threads!r}")
         evolution = dict(evolution or {})
@@ -72,6 +76,7 @@ class BossNAS(DrivingSearcher):
                             neck_dim=int(neck_dim), rating_samples=rating_samples, bn_batch=bn_batch,
                             strategy=strategy, prefixes=prefixes, checkpoint_every=checkpoint_every,
                             log_every=log_every, threads=threads, zero_init_residual=bool(zero_init_residual),
+                            optimizer=optimizer, lars_eta=float(lars_eta),
                             evolution={"population": 32, "generations": 20, "tournament": 4, "mutation_rate": 0.5,
                                        **evolution})
 

@@ -46,6 +46,9 @@ def center_distance(pred1: np.ndarray, pred2: np.ndarray, center1: np.ndarray, c
     return float(-2.0 * (pred1 * _unit(center2)).sum(-1).mean() - 2.0 * (pred2 * _unit(center1)).sum(-1).mean())
 
 
+COLLAPSED = 0.999  # EmbeddingTable.collapse() above this: the predictions no longer depend on the image
+
+
 @dataclass
 class EmbeddingTable:
     """One block's rated entries and their embeddings on the fixed rating views.
@@ -73,6 +76,17 @@ class EmbeddingTable:
         i = self.index[entry]
         rows = np.asarray(rows)
         return center_distance(self.pred1[i], self.pred2[i], self.target1[rows].mean(0), self.target2[rows].mean(0))
+
+    def collapse(self) -> float:
+        """Mean cosine of each online prediction to the mean prediction of its own entry over the rating images.
+
+        Near 1 the predictor answers every image alike (BYOL's collapse): every entry then sits at the same
+        distance to the center and the ratings carry no signal (see ``COLLAPSED``).
+        """
+        pred = np.concatenate([self.pred1, self.pred2], axis=1)
+        center = pred.mean(1, keepdims=True)
+        center = center / np.maximum(np.linalg.norm(center, axis=-1, keepdims=True), 1e-12)
+        return float((pred * center).sum(-1).mean())
 
     def save(self, path) -> None:
         """Write the table as ``.npz`` (entries as start level and tokens)."""
