@@ -108,6 +108,19 @@ def _concat_shape(ins, p):
 define(OpDef("concat", {}, shape=_concat_shape, arity=None))
 
 
+def _channel_slice_shape(ins, p):
+    c, *rest = ins[0]
+    start, stop = p["start"], p["stop"]
+    if not (isinstance(start, int) and isinstance(stop, int) and 0 <= start < stop <= c):
+        raise ValueError(f"channel_slice needs 0 <= start < stop <= {c} channels, got start={start} stop={stop}")
+    return (stop - start, *rest)
+
+
+# Channels [start, stop) of the input: one conv computes several heads' outputs at once (e.g. a
+# detector's class, box and centerness maps) and slices hand each head its part.
+define(OpDef("channel_slice", {"start": 0, "stop": None}, shape=_channel_slice_shape))
+
+
 def _broadcast_shape(ins, p):
     a, b = ins
     if len(a) != len(b) or any(x != y and 1 not in (x, y) for x, y in zip(a, b)):

@@ -95,6 +95,8 @@ CASES: dict[str, ArchSpec] = {
     "linear-no-bias": vector("linear", out_features=3, bias=False),
     "add": branches("add"),
     "concat": branches("concat"),
+    "channel_slice": single("channel_slice", start=1, stop=3),
+    "channel_slice-all": single("channel_slice", start=0, stop=4),
     **{f"act-{fn}": single("act", fn=fn) for fn in ACTIVATIONS},
     "two-heads": two_heads(),
     "mhsa": attention(),
@@ -180,3 +182,9 @@ def test_network_works_under_nnx_jit_and_split() -> None:
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     again = nnx.merge(graphdef, params, rest)
     assert count_params(again) == count_params(model) == 4 * 4 * 9 + 4 * 2 + 2
+
+
+@pytest.mark.parametrize("start, stop", [(2, 9), (3, 3), (-1, 2)])
+def test_channel_slice_bounds_are_checked(start: int, stop: int) -> None:
+    with pytest.raises(ValueError, match="channel_slice"):
+        single("channel_slice", start=start, stop=stop)

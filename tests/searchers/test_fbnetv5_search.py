@@ -274,3 +274,26 @@ def test_killed_search_resumes_from_its_checkpoint(tmp_path, capsys) -> None:
     assert tags == [("classification", "found"), ("classification", "random"), ("segmentation", "found"),
                     ("segmentation", "random")]
     assert [r.trial for r in again.results] == [0, 1, 2, 3]
+
+
+def test_detection_class_logits_start_at_the_focal_prior() -> None:
+    """One conv predicts class, box and centerness per level; only its class channels get the FCOS prior bias."""
+    arch = FBNetV5Space("cpu", tasks=["detection"]).decode(FBNetV5Space("cpu", tasks=["detection"]).sample(0))
+    network = build(arch, seed=0)
+    before = {k: v.clone() for k, v in network.state_dict().items()}
+    T.set_class_prior(network)
+    prior = -math.log((1 - T.PRIOR) / T.PRIOR)
+    nodes = {node.name: node for node in arch.nodes}
+    levels = 0
+    for head, name in arch.outputs:
+        node = nodes[name]
+        assert node.op == "channel_slice"
+        key = nodes[node.inputs[0]].name.replace(".", "/")
+        part = slice(node.p["start"], node.p["stop"])
+        bias = network.layers[key].bias.detach()[part]
+        if head.endswith(".cls"):
+            levels += 1
+            assert torch.allclose(bias, torch.full_like(bias, prior))
+        else:  # box and centerness keep their initialisation
+            assert torch.equal(bias, before[f"layers.{key}.bias"][part])
+    assert levels == 3

@@ -280,6 +280,13 @@ def _concat(*xs: jax.Array) -> jax.Array:
     return jnp.concatenate(xs, axis=1)
 
 
+def _channel_slice(start: int, stop: int) -> Callable[[jax.Array], jax.Array]:
+    def channel_slice(x: jax.Array) -> jax.Array:
+        return x[:, start:stop]
+
+    return channel_slice
+
+
 Factory = Callable[[list[Shape], dict, Shape, np.random.Generator], nnx.Module]
 
 JAX_OPS: dict[str, Factory] = {
@@ -300,5 +307,6 @@ JAX_OPS: dict[str, Factory] = {
     "linear": lambda ins, p, out, rng: Linear(ins[0][0], p, rng),
     "add": lambda ins, p, out, rng: Fn(_add),
     "concat": lambda ins, p, out, rng: Fn(_concat),
+    "channel_slice": lambda ins, p, out, rng: Fn(_channel_slice(int(p["start"]), int(p["stop"]))),
     "mhsa": lambda ins, p, out, rng: Fn(_mhsa(int(p["heads"]), int(p["dim_head"]))),
 }

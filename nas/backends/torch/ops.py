@@ -26,6 +26,17 @@ class Concat(nn.Module):
         return torch.cat(xs, dim=1)
 
 
+class ChannelSlice(nn.Module):
+    """Channels [start, stop) of an (N, C, ...) tensor (a view, no copy)."""
+
+    def __init__(self, start: int, stop: int) -> None:
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.start:self.stop]
+
+
 class Zero(nn.Module):
     """Zeros of the output shape (the ``none`` op); keeps no reference to the input's values."""
 
@@ -136,5 +147,6 @@ TORCH_OPS: dict[str, Callable[..., nn.Module]] = {
     "linear": lambda ins, p, out: nn.Linear(ins[0][0], p["out_features"], bias=p["bias"]),
     "add": lambda ins, p, out: Add(),
     "concat": lambda ins, p, out: Concat(),
+    "channel_slice": lambda ins, p, out: ChannelSlice(int(p["start"]), int(p["stop"])),
     "mhsa": lambda ins, p, out: MHSA(p["heads"], p["dim_head"]),
 }

@@ -38,17 +38,22 @@ PRIOR = 0.01
 
 
 def set_class_prior(network: torch.nn.Module) -> None:
-    """Set the bias of every ``det.*.cls`` output conv of a ``TorchNetwork`` to the FCOS prior."""
+    """Set the class logits' bias of every ``det.*.cls`` output of a ``TorchNetwork`` to the FCOS prior (the
+    output is a conv, or a channel slice of the conv that predicts class, box and centerness together)."""
     from nas.backends.torch.builder import module_key
 
     arch = getattr(network, "arch", None)
     if arch is None:
         return
-    for head, node in arch.outputs:
+    nodes = {node.name: node for node in arch.nodes}
+    for head, name in arch.outputs:
         if head.startswith("det.") and head.endswith(".cls"):
-            conv = network.layers[module_key(node)]
+            node, channels = nodes[name], slice(None)
+            if node.op == "channel_slice":
+                channels, node = slice(node.p["start"], node.p["stop"]), nodes[node.inputs[0]]
+            conv = network.layers[module_key(node.name)]
             with torch.no_grad():
-                conv.bias.fill_(-float(np.log((1 - PRIOR) / PRIOR)))
+                conv.bias[channels] = -float(np.log((1 - PRIOR) / PRIOR))
 
 
 def classification_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

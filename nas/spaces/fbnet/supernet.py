@@ -169,9 +169,10 @@ def _det_head(macro: Mapping[str, Any]) -> Callable[[GraphBuilder, list[str]], d
                 for k in range(depth):
                     y = conv_bn(g, y, width, 3, groups=width, prefix=f"tower{k}.dw.")
                     y = conv_bn(g, y, width, prefix=f"tower{k}.pw.")
-                for name, channels in (("cls", classes), ("box", 4), ("ctr", 1)):
-                    out[f"det.{level}.{name}"] = g.add("conv2d", y, out_channels=channels, kernel=1, bias=True,
-                                                       name=name)
+                pred = g.add("conv2d", y, out_channels=classes + 5, kernel=1, bias=True, name="pred")
+                for name, start, stop in (("cls", 0, classes), ("box", classes, classes + 4),
+                                          ("ctr", classes + 4, classes + 5)):
+                    out[f"det.{level}.{name}"] = g.add("channel_slice", pred, start=start, stop=stop, name=name)
         return out
     return body
 
