@@ -10,7 +10,9 @@ sets: each single task, then classification+segmentation, then all three. Steps 
 warm-up phase (distributions live), one step of every configuration in turn, ``rounds * steps`` times, so
 load from other processes hits all configurations alike; the median and minimum per configuration are
 printed, with the ratio of the medians to the one-task step time: the mean of the three single-task steps,
-and the slowest single task (goal for ours: 3 tasks <= 1.15x one task).
+and the slowest single task (goal for ours: 3 tasks <= 1.15x one task). A last line pairs each 3-task step
+with the single-task steps of the same round and takes the median of those ratios, which cancels load
+that drifts between rounds.
 
     OMP_NUM_THREADS=1 python benchmarks/fbnetv5_tasks.py --rounds 8 --steps 5
     OMP_NUM_THREADS=1 python benchmarks/fbnetv5_tasks.py --preset A --size 224 --batch 8 --rounds 2 --steps 3
@@ -26,7 +28,7 @@ import time
 import torch
 
 from nas.data.multitask import make_canvases
-from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig
+from nas.searchers.fbnetv5._search import SHORT, MultitaskSearch, SearchConfig
 from nas.spaces.fbnet.fbnetv5 import FBNetV5Space
 
 TASK_SETS = (("classification",), ("segmentation",), ("detection",), ("classification", "segmentation"),
@@ -84,6 +86,13 @@ def main() -> None:
         both = f"{ours:.3f} ({best[(tasks, False)]:.3f})", f"{naive:.3f} ({best[(tasks, True)]:.3f})"
         print(f"{'+'.join(tasks):<40} {both[0]:>18} {both[1]:>19} {ours / mean:>9.2f} {ours / slowest:>12.2f} "
               f"{naive / mean:>10.2f}")
+    all_three = times[(TASK_SETS[-1], False)]
+    paired = {t: statistics.median(a / b for a, b in zip(all_three, times[((t,), False)]))
+              for t in ("classification", "segmentation", "detection")}
+    rounds_mean = [statistics.mean(v) for v in zip(*(times[((t,), False)] for t in paired))]
+    paired_mean = statistics.median(a / b for a, b in zip(all_three, rounds_mean))
+    print("paired (each 3-task step over the single-task steps of the same round, median over rounds): "
+          + ", ".join(f"/{SHORT[t]} {r:.2f}" for t, r in paired.items()) + f", /mean of the three {paired_mean:.2f}")
 
 
 if __name__ == "__main__":
