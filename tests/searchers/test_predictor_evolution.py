@@ -44,12 +44,20 @@ def test_registered_under_its_config_name() -> None:
 
 
 def test_beats_random_search_on_the_table(nb201_table) -> None:
-    """With 50 queries on 3 seeds its worst run beats random search's best (measured: 84.89 / 84.89 / 84.75,
-    84.89 being the table's best cell, against 82.39 / 84.60 / 84.12)."""
-    ours = [_search("predictor_evolution", nb201_table, seed, 50) for seed in range(3)]
-    rand = [_search("random", nb201_table, seed, 50) for seed in range(3)]
+    """With the benchmark's 100 queries on 3 seeds its worst run beats random search's best (measured: 84.89 on
+    every seed, the table's best cell, against 83.19 / 84.60 / 84.12)."""
+    ours = [_search("predictor_evolution", nb201_table, seed, 100) for seed in range(3)]
+    rand = [_search("random", nb201_table, seed, 100) for seed in range(3)]
     assert statistics.mean(ours) > statistics.mean(rand) + 0.5
     assert min(ours) > max(rand)
+
+
+def test_reaches_the_tables_best_cell_in_most_runs(nb201_table) -> None:
+    """The 30-sample random design keeps the local searches out of worse basins: 100 queries find the best
+    12-epoch cell (84.89) on all of seeds 0..9 (10 runs in 10; before, with 10 random samples, 22 runs in 30)."""
+    best = max(valid for valid, _ in TabularEvaluator(table=str(nb201_table), with_cost=False).rows.values())
+    found = [_search("predictor_evolution", nb201_table, seed, 100) for seed in range(10)]
+    assert sum(value == best for value in found) >= 9
 
 
 def test_never_proposes_an_evaluated_or_in_flight_cell(nb201_table) -> None:
