@@ -23,3 +23,15 @@ def get_backend(name: str) -> Any:
     import importlib
 
     return importlib.import_module(f"nas.backends.{name}")
+
+
+def check_device(backend: str, device: str) -> None:
+    """Raise a one-line ``UserError`` when ``backend`` has no device ``device`` on this machine."""
+    if backend == "jax":
+        from nas.backends.jax.train import jax_device
+
+        jax_device(device)
+    else:
+        from nas.backends.torch.device import torch_device
+
+        torch_device(device)

@@ -33,22 +33,8 @@ class TrainEvaluator:
                            momentum=float(momentum), weight_decay=float(weight_decay),
                            max_steps_per_epoch=max_steps_per_epoch)
         self.device = device
-        if device:
-            self._check_device(backend, str(device))
         self.threads = threads
         self._data: ArrayDataset | None = None
-
-    @staticmethod
-    def _check_device(backend: str, device: str) -> None:
-        """A device the backend does not have is a user error now, not one failed trial after another."""
-        if backend == "jax":
-            from nas.backends.jax.train import jax_device
-
-            jax_device(device)
-        else:
-            from nas.backends.torch.device import torch_device
-
-            torch_device(device)
 
     @property
     def data(self) -> ArrayDataset:

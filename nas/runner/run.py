@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nas.backends import check_device
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
 from nas.core.result import Result
@@ -200,6 +201,11 @@ def check_config(config: dict[str, Any]) -> None:
             raise UserError(f"constraints.{key} must be a number, got {value!r}")
     if config["backend"] not in ("torch", "jax"):
         raise UserError(f"unknown backend {config['backend']!r}; valid choices: torch, jax")
+    device = config["evaluator"].get("device") if config["evaluator"].get("name") == "train" else None
+    if device and config["runner"].get("name", "local") == "local":  # Ray workers may have devices the driver lacks
+        check_device(config["backend"], str(device))
+    if config["searcher"].get("device"):  # supernet searchers (torch) train in this process
+        check_device("torch", str(config["searcher"]["device"]))
 
 
 def search(config: dict[str, Any], progress: bool = True) -> RunSummary:

@@ -8,6 +8,7 @@ import pytest
 
 from nas.cli.config import group_options
 from nas.cli.main import main
+from nas.core.errors import UserError
 from nas.core.space import SPACES
 from nas.searchers import SEARCHERS
 
@@ -88,8 +89,21 @@ def test_genotype_from_another_space_version(tmp_path, capsys):
 @pytest.mark.parametrize("args, message", [
     (["search", "evaluator.device=cuda"], "device 'cuda' asked for, but torch sees no CUDA device here"),
     (["search", "backend=jax", "evaluator.device=gpu"], "device 'gpu': JAX has no gpu backend here"),
+    (["search", "space=fbnetv5", "searcher.device=cuda"], "device 'cuda' asked for, but torch sees no CUDA"),
 ])
-def test_absent_gpu_is_one_line(args, message, capsys):
-    assert main(args) == 2
+def test_absent_gpu_is_one_line(args, message, capsys, tmp_path):
+    assert main([*args, f"run_dir={tmp_path / 'run'}"]) == 2
+    assert not (tmp_path / "run").exists()
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err and len(err.splitlines()) == 1
+
+
+def test_gpu_is_not_checked_on_the_driver_of_a_ray_run():
+    """With runner=ray the trials run on workers, which may have GPUs the driver machine lacks."""
+    from nas.cli.config import compose
+    from nas.runner.run import check_config
+
+    check_config(compose(["runner=ray", "evaluator.device=cuda:7"]))
+    if not __import__("torch").cuda.is_available():
+        with pytest.raises(UserError, match="no CUDA device"):
+            check_config(compose(["evaluator.device=cuda:7"]))

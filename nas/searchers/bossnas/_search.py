@@ -92,7 +92,7 @@ class _Search:
         self.run_dir = Path(drive.run_dir)
         dataset = dict(drive.config["dataset"])
         self.data = load_dataset(dataset.pop("name"), **dataset)
-        self.cfg = supernet_config(space, options.get("zero_init_residual", True))
+        self.cfg = supernet_config(space, options["zero_init_residual"])
         if tuple(self.data.input_shape) != self.cfg.input_shape:
             raise ValueError(f"dataset images {self.data.input_shape} differ from the space input "
                              f"{self.cfg.input_shape}")
@@ -149,7 +149,7 @@ class _Search:
                                   self.cfg.variant, o["prefixes"])
         candidates = {s: block_candidates(block, s, self.cfg.variant) for s in prefixes}
         optimizer = make_optimizer(self.model, block, o["lr"], o["momentum"], o["weight_decay"],
-                                   o.get("optimizer", "sgd"), o.get("lars_eta", 0.001))
+                                   o["optimizer"], o["lars_eta"])
         if self.opt_state is not None:
             optimizer.load_state_dict(self.opt_state)
             self.opt_state = None
