@@ -7,15 +7,18 @@
 2. ``--archs`` architectures drawn uniformly from the space's variant (seeded) are rated by those tables:
    the summed block distance to the population center (each block's entry rated after the best prefix
    ending at its start level; lower is better), as the released ranking scripts sum block scores.
-3. Each is trained from scratch with the same budget by the ``train`` evaluator (``--epochs`` on the digits
-   train split, batch 64, SGD lr 0.05) and its validation accuracy kept.
-4. Kendall tau (``scipy.stats.kendalltau``) and Spearman rho between the negated score and the accuracy,
-   for the pooled (one center per block) and the per-prefix (released) block scores.
+3. Each is trained from scratch twice (training seeds 0 and 1) with the same budget by the ``train``
+   evaluator (``--epochs`` on the search's dataset, batch 64, SGD lr 0.05) and its validation accuracies kept.
+4. Kendall tau (``scipy.stats.kendalltau``) and Spearman rho between the negated score and the mean accuracy,
+   for the pooled (one center per block) and the per-prefix (released) block scores, printed beside the
+   **noise ceiling**: the tau between the two training seeds' accuracies (no rating can agree with one
+   training run better than another training run does).
 
-    python benchmarks/bossnas_ranking.py --archs 20 --epochs 2            # search + 20 trainings
+    python benchmarks/bossnas_ranking.py --archs 20 --epochs 2            # search + 40 trainings (digits)
+    python benchmarks/bossnas_ranking.py --archs 16 dataset=cifar10 dataset.root=../shared/data/cifar10 \
+        dataset.limit_train=5000 dataset.resolution=64                  # CIFAR-10 views and trainings
     python benchmarks/bossnas_ranking.py --run-dir runs/<a hytra search>  # reuse its ratings
     python benchmarks/bossnas_ranking.py --run-dir runs/<...> --trained runs/bossnas_ranking.json  # re-score
-    python benchmarks/bossnas_ranking.py --archs 16 searcher.zero_init_residual=false       # a search option
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from nas.evaluators.base import EvalContext, make_evaluator
 from nas.runner.run import build_space, search
 from nas.searchers.bossnas import selection
 from nas.spaces.hytra.encoding import BLOCKS, end_level, sample_tokens
+
+TRAIN_SEEDS = (0, 1)
 
 
 def block_tables(run_dir: Path, pooled: bool) -> list[dict]:
@@ -71,14 +76,23 @@ def main() -> None:
                                batch_size=64, lr=0.05, threads=None)
     rows = json.loads(args.trained.read_text())["rows"] if args.trained else []
     for i, tokens in enumerate(archs if not rows else []):
-        metrics = evaluator(space.from_tokens(tokens), EvalContext(trial=i, seed=args.seed))
-        rows.append({"tokens": tokens, "valid_accuracy": metrics["valid_accuracy"], "params": metrics["params"],
-                     "macs": metrics["macs"], "train_seconds": metrics["train_seconds"]})
-        print(f"[{i + 1}/{len(archs)}] {''.join(map(str, tokens))} valid {metrics['valid_accuracy']:.2f}% "
-              f"({metrics['train_seconds']:.0f} s)", flush=True)
+        runs = [evaluator(space.from_tokens(tokens), EvalContext(trial=i, seed=s)) for s in TRAIN_SEEDS]
+        accs = [m["valid_accuracy"] for m in runs]
+        rows.append({"tokens": tokens, "valid_accuracy": sum(accs) / len(accs), "valid_accuracy_seeds": accs,
+                     "params": runs[0]["params"], "macs": runs[0]["macs"],
+                     "train_seconds": sum(m["train_seconds"] for m in runs)})
+        print(f"[{i + 1}/{len(archs)}] {''.join(map(str, tokens))} valid {' / '.join(f'{a:.2f}' for a in accs)}% "
+              f"({rows[-1]['train_seconds']:.0f} s)", flush=True)
     accuracy = [r["valid_accuracy"] for r in rows]
+    seed_a, seed_b = ([r["valid_accuracy_seeds"][k] for r in rows] for k in range(2))
+    ceiling, ceiling_p = kendalltau(seed_a, seed_b)
+    print(f"noise ceiling: Kendall tau {ceiling:.3f} (p={ceiling_p:.3f}) between training seeds 0 and 1")
+    params_tau, _ = kendalltau([r["params"] for r in rows], accuracy)
+    print(f"#params: Kendall tau {params_tau:.3f} with the mean accuracy")
+    gates = json.loads((Path(run_dir) / "bossnas.json").read_text()).get("gates")
     summary: dict = {"run_dir": str(run_dir), "archs": len(rows), "epochs": args.epochs,
-                     "search_seconds": search_seconds}
+                     "search_seconds": search_seconds, "noise_ceiling_tau": ceiling, "params_tau": params_tau,
+                     "gates": gates}
     for key, pooled in (("pooled", True), ("per_prefix", False)):
         tables = block_tables(run_dir, pooled)  # the tables are only needed now, after the trainings
         scores = []

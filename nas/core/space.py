@@ -35,6 +35,7 @@ class SearchSpace(ABC):
     version: ClassVar[int]
     presets: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
     default_preset: ClassVar[str] = "default"
+    block_supernet: ClassVar[str | None] = None  # the block-wise supernet it declares (BossNAS), if any
 
     def __init__(self, preset: str | None = None, **overrides: Any) -> None:
         preset = preset or self.default_preset

@@ -13,73 +13,15 @@ import numpy as np
 import pytest
 import torch
 
+from nas.backends.torch.supernets import hytra
 from nas.core.errors import UserError
+from nas.core.space import SPACES
 from nas.searchers.base import SEARCHERS, Drive
 from nas.searchers.bossnas import selection
-from nas.searchers.bossnas._supernet import SupernetConfig
-from nas.searchers.bossnas._training import (
-    Siamese,
-    byol_loss,
-    ema_momentum,
-    ensemble_target,
-    sample_paths,
-    train_step,
-)
-from nas.spaces.hytra.encoding import block_candidates
 
 TINY_MACRO = {"widths": [16, 32, 64, 128], "stem_width": 8}
 TINY_OPTIONS = {"steps_per_block": 3, "batch_size": 4, "rating_samples": 4, "bn_batch": 4, "neck_hidden": 16,
                 "neck_dim": 8, "checkpoint_every": 2, "log_every": 1, "prefixes": "greedy", "strategy": "greedy"}
-
-
-def test_ema_momentum_goes_from_base_to_one_on_a_cosine():
-    assert ema_momentum(0.99, 0, 100) == pytest.approx(0.99)
-    assert ema_momentum(0.99, 50, 100) == pytest.approx(0.995)
-    assert ema_momentum(0.99, 100, 100) == pytest.approx(1.0)
-    values = [ema_momentum(0.99, s, 40) for s in range(41)]
-    assert values == sorted(values)
-
-
-def test_loss_is_minus_two_cosine():
-    gen = torch.Generator().manual_seed(0)
-    p, t = torch.randn(8, 5, generator=gen), torch.randn(8, 5, generator=gen)
-    expected = -2 * torch.nn.functional.cosine_similarity(p, t, dim=1).mean()
-    assert float(byol_loss(p, t)) == pytest.approx(float(expected), abs=1e-6)
-    assert float(byol_loss(p, 3 * p)) == pytest.approx(-2.0, abs=1e-6)
-    assert float(byol_loss(p, -p)) == pytest.approx(2.0, abs=1e-6)
-
-
-def test_ensemble_target_is_the_mean_of_normalised_path_projections():
-    gen = torch.Generator().manual_seed(1)
-    projections = [torch.randn(6, 4, generator=gen) * (k + 1) for k in range(4)]
-    manual = sum(p / p.norm(dim=1, keepdim=True) for p in projections) / 4
-    assert torch.allclose(ensemble_target(projections), manual, atol=1e-6)
-
-
-def _tiny_cfg() -> SupernetConfig:
-    return SupernetConfig((16, 32, 64, 128), 8, 8, (1, 32, 32))
-
-
-def test_train_step_trains_every_path_toward_the_ensemble_of_all_sampled_paths():
-    torch.manual_seed(0)
-    model = Siamese(_tiny_cfg(), 16, 8).train()
-    paths = sample_paths(block_candidates(0, 0, "executable"), 4, random.Random(0))
-    assert len(set(paths)) == 4
-    gen = torch.Generator().manual_seed(2)
-    views_a = [torch.randn(4, 1, 32, 32, generator=gen) for _ in paths]
-    views_b = [torch.randn(4, 1, 32, 32, generator=gen) for _ in paths]
-    with torch.no_grad():
-        embed_t = lambda x, p: model.embed(model.target, model.target_necks[0], x, [], 0, p)
-        t_a = ensemble_target([embed_t(views_a[i], p) for i, p in enumerate(paths)])
-        t_b = ensemble_target([embed_t(views_b[i], p) for i, p in enumerate(paths)])
-        losses = []
-        for i, p in enumerate(paths):
-            q = lambda x, p=p: model.predictors[0](model.embed(model.online, model.online_necks[0], x, [], 0, p))
-            losses.append(float(byol_loss(q(views_a[i]), t_b) + byol_loss(q(views_b[i]), t_a)))
-    got = train_step(model, 0, [], paths, views_a, views_b)
-    assert got == pytest.approx(sum(losses) / 4, abs=1e-5)
-    assert all(p.grad is None for p in model.target.parameters())
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.predictors[0].parameters())
 
 
 # --- selection over block tables (synthetic tables: a path's first token is its end level) --------
@@ -200,8 +142,18 @@ def test_bad_options_and_space_are_user_errors():
         cls(steps_per_block=0)
     from nas.testing.dummy import DummySpace
 
-    with pytest.raises(UserError, match="space=hytra"):
+    with pytest.raises(UserError, match="declares blocks"):
         cls().setup(DummySpace())
+    with pytest.raises(UserError, match="population"):
+        cls(strategy="dp", prefixes="per_level").setup(SPACES.get("nb201")())
+    with pytest.raises(UserError, match="optimizer must be one of"):
+        cls(optimizer="adam")
+    with pytest.raises(UserError, match="lars_eta must be positive"):
+        cls(lars_eta=0)
+    with pytest.raises(UserError, match="min_crop"):
+        cls(min_crop=0)
+    with pytest.raises(UserError, match="population must be"):
+        cls(population=1)
 
 
 def _drive(run_dir: Path, logs: list[str]) -> Drive:
@@ -216,12 +168,13 @@ def _options(**changes):
 
 
 def test_killed_block_resumes_from_its_checkpoint_with_the_same_ratings(tmp_path, monkeypatch):
+    from nas.evaluators.supernet import _trainer
     from nas.searchers.bossnas import _search
     from nas.spaces.hytra.space import HyTraSpace
 
     torch.set_num_threads(1)
-    few = lambda block, start, variant: block_candidates(block, start, variant)[:6]  # rate 6 paths, not 51
-    monkeypatch.setattr(_search, "block_candidates", few)
+    real_candidates = hytra.Supernet.candidates
+    monkeypatch.setattr(hytra.Supernet, "candidates", lambda self, b, s: real_candidates(self, b, s)[:6])  # not 51
     data = _search.load_dataset("digits", resolution=32)
     monkeypatch.setattr(_search, "load_dataset", lambda name, **options: data)
     space = HyTraSpace(preset="cpu", input_shape=[1, 32, 32], **TINY_MACRO)
@@ -233,7 +186,7 @@ def test_killed_block_resumes_from_its_checkpoint_with_the_same_ratings(tmp_path
     straight.train_block(0)
 
     calls = {"n": 0}
-    real_step = _search.train_step
+    real_step = _trainer.train_step
 
     def dying_step(*args, **kwargs):
         calls["n"] += 1
@@ -241,21 +194,28 @@ def test_killed_block_resumes_from_its_checkpoint_with_the_same_ratings(tmp_path
             raise KeyboardInterrupt
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(_search, "train_step", dying_step)
+    monkeypatch.setattr(_trainer, "train_step", dying_step)
     with pytest.raises(KeyboardInterrupt):
         _search._Search(space, 0, options, _drive(killed_dir, [])).train_block(0)
-    monkeypatch.setattr(_search, "train_step", real_step)
+    monkeypatch.setattr(_trainer, "train_step", real_step)
     logs: list[str] = []
     resumed = _search._Search(space, 0, options, _drive(killed_dir, logs))
-    assert resumed.restore() and (resumed.block, resumed.step) == (0, 2)
+    assert resumed.restore() and (resumed.block, resumed.trainer.step) == (0, 2)
     assert any("resuming" in line for line in logs)
     resumed.train_block(0)
-    assert (resumed.block, resumed.step) == (1, 0)
+    assert (resumed.block, resumed.trainer.step) == (1, 0)
     a, b = straight.tables[0], resumed.tables[0]
     assert a.entries == b.entries and len(a.entries) == 6
     np.testing.assert_allclose(a.pred1, b.pred1, atol=1e-5)
     np.testing.assert_allclose(a.target2, b.target2, atol=1e-5)
     assert (killed_dir / "supernet.pt").exists() and (killed_dir / "ratings_block0.csv").exists()
+    assert straight.gates[0] == pytest.approx(resumed.gates[0], abs=1e-5, nan_ok=True)
+    # the gates journal: one row per logged step, then the rating row, none doubled by the kill
+    straight_rows = (straight_dir / "collapse.csv").read_text().splitlines()
+    assert straight_rows[0].split(",") == list(_trainer.COLLAPSE_COLUMNS)
+    assert [r.split(",")[:2] for r in straight_rows[1:]] == [["0", "1"], ["0", "2"], ["0", "3"], ["0", "3"]]
+    assert [r.split(",")[:2] for r in (killed_dir / "collapse.csv").read_text().splitlines()] == \
+        [r.split(",")[:2] for r in straight_rows]
 
 
 @pytest.mark.slow
@@ -274,63 +234,49 @@ def test_tiny_search_end_to_end(tmp_path):
     results, pending = replay(read_events(run_dir / "trials.jsonl"))
     assert not pending and [r.tags["role"] for r in results] == ["found", "random"]
     found = json.loads((run_dir / "bossnas.json").read_text())
-    assert found["strategy"] == "dp" and len(found["found"]) == 16
+    assert found["strategy"] == "dp" and len(found["found"]) == 4 and len(found["gates"]) == 4
     assert found["dp"]["summed_pooled_score"] <= found["greedy"]["summed_pooled_score"] + 1e-9
     assert found["evolution"]["summed_score"] is not None
-    assert results[0].genotype == summary.space.from_tokens(found["found"])
+    assert results[0].genotype == summary.space.from_tokens([t for p in found["found"] for t in p])
+    assert "BossNAS block ratings" in (run_dir / "report.md").read_text()
+    assert (run_dir / "collapse.csv").exists()
     for k in range(4):
         assert (run_dir / f"ratings_block{k}.csv").exists() and (run_dir / f"ratings_block{k}.md").exists()
     assert (run_dir / "supernet.pt").exists() and (run_dir / "best.json").exists()
 
 
-@pytest.mark.parametrize("zero", [True, False])
-def test_zero_init_residual_option_sets_the_last_bn_of_every_op(zero):
-    """Released ops start as the identity (last BN gamma 0); the option turns that off for short searches."""
-    cfg = SupernetConfig((16, 32, 64, 128), 8, 8, (1, 32, 32), zero_init_residual=zero)
-    model = Siamese(cfg, 16, 8)
-    gammas = [m.weight for m in model.online.modules() if isinstance(m, torch.nn.BatchNorm2d)]
-    zeroed = sum(1 for g in gammas if not g.detach().any())
-    ops = len(model.online.ops)
-    assert zeroed == (ops if zero else 0) and ops > 0
 
 
-def test_lars_step_matches_the_trust_ratio_formula_and_excludes_bn_and_bias():
-    from nas.searchers.bossnas._lars import LARS
+def test_nb201_search_rates_one_population_in_every_block_and_finds_its_best_member(tmp_path):
+    """NB201 (one cell in every stage): the same sampled cells are rated in each block after themselves; the
+    found cell has the least summed pooled score; gates go to collapse.csv, bossnas.json and the report."""
+    from nas.cli.config import compose
+    from nas.evaluators.supernet.embeddings import EmbeddingTable
+    from nas.runner.run import search
 
-    gen = torch.Generator().manual_seed(3)
-    w = torch.nn.Parameter(torch.randn(8, 4, generator=gen))
-    b = torch.nn.Parameter(torch.randn(8, generator=gen))
-    w.grad, b.grad = 100.0 * torch.randn(8, 4, generator=gen), torch.randn(8, generator=gen)
-    w0, b0, gw, gb = w.detach().clone(), b.detach().clone(), w.grad.clone(), b.grad.clone()
-    opt = LARS([{"params": [w]}, {"params": [b], "weight_decay": 0.0, "exclude": True}], lr=2.0, momentum=0.9,
-               weight_decay=1e-4, eta=0.001)
-    opt.step()
-    trust = 0.001 * w0.norm() / (gw.norm() + 1e-4 * w0.norm())
-    assert torch.allclose(w.detach(), w0 - 2.0 * trust * (gw + 1e-4 * w0), atol=1e-6)
-    assert torch.allclose(b.detach(), b0 - 2.0 * gb, atol=1e-6)
-    # the step is bounded by lr * eta of the weight norm, however large the gradient
-    assert float((w.detach() - w0).norm()) <= 2.0 * 0.001 * float(w0.norm()) * 1.0001
-    opt.step()  # momentum: the second step adds 0.9 of the first
-    assert float((w.detach() - w0).norm()) > 2.0 * 0.001 * float(w0.norm())
-
-
-def test_optimizer_options_are_checked():
-    cls = SEARCHERS.get("bossnas")
-    with pytest.raises(UserError, match="optimizer must be lars or sgd"):
-        cls(optimizer="adam")
-    with pytest.raises(UserError, match="lars_eta must be positive"):
-        cls(optimizer="lars", lars_eta=0)
-    assert cls(optimizer="lars").options["optimizer"] == "lars"
-
-
-def test_collapse_measures_how_alike_the_predictions_of_an_entry_are():
-    rng = np.random.default_rng(0)
-    unit = lambda a: a / np.linalg.norm(a, axis=-1, keepdims=True)  # noqa: E731
-    spread = unit(rng.standard_normal((3, 16, 8)))
-    same = np.repeat(unit(rng.standard_normal((3, 1, 8))), 16, axis=1)
-    targets = rng.standard_normal((3, 16, 8))
-    entries = [(0, (1, 1, 1, 1)), (0, (1, 1, 1, 2)), (0, (1, 1, 2, 2))]
-    collapsed = selection.EmbeddingTable(0, entries, same, same, targets, targets)
-    healthy = selection.EmbeddingTable(0, entries, spread, spread, targets, targets)
-    assert collapsed.collapse() == pytest.approx(1.0) and collapsed.collapse() > selection.COLLAPSED
-    assert healthy.collapse() < 0.6
+    run_dir = tmp_path / "nb"
+    options = {"steps_per_block": 3, "batch_size": 4, "rating_samples": 8, "bn_batch": 4, "neck_hidden": 16,
+               "neck_dim": 8, "log_every": 1, "population": 6, "population_seed": 3}
+    config = compose(["space=nb201", "searcher=bossnas", "evaluator=cost", f"run_dir={run_dir}",
+                      "+space.macro.channels=4", "+space.macro.cells_per_stage=1", "+space.macro.input_shape=[1,16,16]",
+                      "dataset.resolution=16", "budget.trials=2",
+                      *[f"searcher.{k}={v}" for k, v in options.items()]])
+    summary = search(config, progress=False)
+    tables = [EmbeddingTable.load(run_dir / f"ratings_block{k}.npz") for k in range(3)]
+    cells = [path for _, path in tables[0].entries]
+    assert len(cells) == 6 and all([p for _, p in t.entries] == cells for t in tables)
+    assert [t.entries[0][0] for t in tables] == [0, 0, 1]  # block k starts where block k - 1 ends
+    total = np.sum([t.pooled_scores() for t in tables], axis=0)
+    report = json.loads((run_dir / "bossnas.json").read_text())
+    best = cells[int(np.argmin(total))]
+    assert report["found"] == [list(best)] * 3 and report["strategy"] == "population"
+    found = [r for r in summary.results if r.tags["role"] == "found"][0]
+    assert summary.space.describe(found.genotype) == report["architecture"]
+    rows = (run_dir / "collapse.csv").read_text().splitlines()
+    assert len(rows) == 1 + 3 * (3 + 1)  # 3 logged steps and one rating row per block
+    assert "collapse gates passed" in (run_dir / "report.md").read_text() or \
+        "Ratings are not reliable" in (run_dir / "report.md").read_text()
+    # the same population seed rates the same cells
+    again = random.Random("bossnas-population/3").sample(
+        [tuple(c) for c in itertools.product(range(5), repeat=6)], 6)
+    assert cells == again

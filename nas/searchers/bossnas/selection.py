@@ -30,76 +30,12 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-import numpy as np
+from nas.evaluators.supernet.embeddings import COLLAPSED, EmbeddingTable, center_distance
 
 Path = tuple[int, ...]
 Entry = tuple[int, Path]  # (level the block starts at, the block's tokens)
+__all__ = ["COLLAPSED", "EmbeddingTable", "block_scores", "dynamic_program", "evolve", "greedy", "ranked"]
 EndLevel = Callable[[Path], int]
-
-
-def _unit(x: np.ndarray) -> np.ndarray:
-    return x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
-
-
-def center_distance(pred1: np.ndarray, pred2: np.ndarray, center1: np.ndarray, center2: np.ndarray) -> float:
-    """BYOL's symmetric loss of normalised predictions toward a center: ``-2 cos`` per view, batch mean."""
-    return float(-2.0 * (pred1 * _unit(center2)).sum(-1).mean() - 2.0 * (pred2 * _unit(center1)).sum(-1).mean())
-
-
-COLLAPSED = 0.999  # EmbeddingTable.collapse() above this: the predictions no longer depend on the image
-
-
-@dataclass
-class EmbeddingTable:
-    """One block's rated entries and their embeddings on the fixed rating views.
-
-    ``pred1``/``pred2``: (entries, samples, dim) normalised online predictions of views 1 and 2;
-    ``target1``/``target2``: the raw target projections of the same views (averaged into centers).
-    """
-
-    block: int
-    entries: list[Entry]
-    pred1: np.ndarray
-    pred2: np.ndarray
-    target1: np.ndarray
-    target2: np.ndarray
-
-    def __post_init__(self) -> None:
-        self.index = {entry: i for i, entry in enumerate(self.entries)}
-        n = len(self.entries)
-        for name in ("pred1", "pred2", "target1", "target2"):
-            if getattr(self, name).shape[0] != n:
-                raise ValueError(f"{name} has {getattr(self, name).shape[0]} rows for {n} entries")
-
-    def distance(self, entry: Entry, rows: Sequence[int]) -> float:
-        """Distance of ``entry`` to the center of the entries at ``rows`` (repeats count as weights)."""
-        i = self.index[entry]
-        rows = np.asarray(rows)
-        return center_distance(self.pred1[i], self.pred2[i], self.target1[rows].mean(0), self.target2[rows].mean(0))
-
-    def collapse(self) -> float:
-        """Mean cosine of each online prediction to the mean prediction of its own entry over the rating images.
-
-        Near 1 the predictor answers every image alike (BYOL's collapse): every entry then sits at the same
-        distance to the center and the ratings carry no signal (see ``COLLAPSED``).
-        """
-        pred = np.concatenate([self.pred1, self.pred2], axis=1)
-        center = pred.mean(1, keepdims=True)
-        center = center / np.maximum(np.linalg.norm(center, axis=-1, keepdims=True), 1e-12)
-        return float((pred * center).sum(-1).mean())
-
-    def save(self, path) -> None:
-        """Write the table as ``.npz`` (entries as start level and tokens)."""
-        starts = np.array([s for s, _ in self.entries], dtype=np.int64)
-        paths = np.array([p for _, p in self.entries], dtype=np.int64)
-        np.savez(path, block=self.block, starts=starts, paths=paths, pred1=self.pred1, pred2=self.pred2,
-                 target1=self.target1, target2=self.target2)
-
-    @classmethod
-    def load(cls, path) -> EmbeddingTable:
-        with np.load(path) as z:
-            entries = [(int(s), tuple(int(t) for t in p)) for s, p in zip(z["starts"], z["paths"])]
-            return cls(int(z["block"]), entries, z["pred1"], z["pred2"], z["target1"], z["target2"])
 
 
 def block_scores(table: EmbeddingTable, pooled: bool = False) -> dict[Entry, float]:

@@ -61,6 +61,7 @@ class HyTraSpace(SearchSpace):
     """HyTra paths; presets ``imagenet`` (retraining form, 224) and ``cpu`` (64x64, widths / 8; the default)."""
 
     name = "hytra"
+    block_supernet = "hytra"  # BossNAS trains it block by block (nas.backends.torch.supernets)
     version = 1
     presets = PRESETS
     default_preset = "cpu"

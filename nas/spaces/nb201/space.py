@@ -32,6 +32,7 @@ class NB201Space(SearchSpace):
     """The NB201 topology space: ``size()`` = 5**6 = 15,625 cells."""
 
     name = "nb201"
+    block_supernet = "nb201"  # BossNAS trains it block by block (nas.backends.torch.supernets)
     version = 1
     presets = {
         "default": {"channels": 16, "cells_per_stage": 5, "num_classes": 10, "input_shape": [3, 32, 32]},
@@ -116,6 +117,32 @@ class NB201Space(SearchSpace):
             x = g.add("global_avg_pool", x, name="pool")
             x = g.add("linear", x, out_features=int(m["num_classes"]), name="classifier")
         return g.build({"logits": x})
+
+
+def stem_spec(input_shape: tuple[int, int, int], channels: int) -> ArchSpec:
+    """The stem alone (3x3 conv + BN), for supernets that run the macro network piecewise."""
+    g = GraphBuilder()
+    x = g.input(tuple(input_shape))
+    with g.scope("stem"):
+        x = g.add("conv2d", x, out_channels=channels, kernel=3, padding=1, name="conv")
+        x = g.add("batchnorm", x, name="bn")
+    return g.build({"out": x})
+
+
+def reduction_spec(input_shape: tuple[int, int, int], planes: int) -> ArchSpec:
+    """One residual reduction block alone."""
+    g = GraphBuilder()
+    x = _resnet_block(g, g.input(tuple(input_shape)), planes)
+    return g.build({"out": x})
+
+
+def edge_op_spec(input_shape: tuple[int, int, int], op: str) -> ArchSpec:
+    """One edge op alone (not ``none``)."""
+    g = GraphBuilder()
+    x = _edge_op(g, g.input(tuple(input_shape)), op)
+    if op == "skip_connect":
+        x = g.add("identity", x, name="skip")
+    return g.build({"out": x})
 
 
 def _relu_conv_bn(g: GraphBuilder, x: str, out: int, kernel: int, stride: int = 1) -> str:

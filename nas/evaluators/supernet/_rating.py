@@ -1,29 +1,28 @@
-"""Rating a block's candidate paths toward the population center (torch side; the scoring is in ``selection``).
+"""Rating candidate paths toward the population center (torch side; the scoring is in ``embeddings``).
 
-As the released ``ValBestPathHook``: two fixed views of fixed images (generated once), BN statistics
+As the released ``ValBestPathHook``: fixed views of fixed images (generated once), BN statistics
 recalibrated on one fixed training batch before each candidate (running stats reset, one forward in
-train mode, i.e. that batch's statistics), the earlier blocks run on the *target* network along their
-chosen paths, then for every candidate the target projections (averaged over the population into the
-center) and the online predictions are kept. Differences, for a CPU budget and a clean state: the
-prefix is recalibrated once per start level (its statistics do not depend on the candidate), the
-predictor's BN is recalibrated as well (the released hook resets it without refilling it), and every
+train mode, i.e. that batch's statistics), the earlier blocks run on the *target* network along the
+entry's prefix, then for every candidate the target projections (averaged over the population into the
+center) and the online predictions are kept. Differences, for a CPU budget and a clean state: a prefix
+is recalibrated once for all the entries that share it (its statistics do not depend on the candidate),
+the predictor's BN is recalibrated as well (the released hook resets it without refilling it), and every
 BN buffer and momentum is restored afterwards so rating does not disturb training.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
 import torch
 from torch import nn
 
-from nas.searchers.bossnas._training import Siamese
-from nas.searchers.bossnas.selection import EmbeddingTable
-from nas.spaces.hytra.encoding import end_level
+from nas.backends.torch.supernets.blockwise import Path
+from nas.evaluators.supernet._bootstrap import Siamese
+from nas.evaluators.supernet.embeddings import EmbeddingTable
 
-Path = tuple[int, ...]
 BN_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d)
 
 
@@ -61,30 +60,30 @@ def _freeze(modules: Sequence[nn.Module]) -> None:
 
 
 @torch.no_grad()
-def rate_block(model: Siamese, block: int, prefixes: Mapping[int, Sequence[Path]],
-               candidates: Mapping[int, Sequence[Path]], view1: torch.Tensor, view2: torch.Tensor,
-               bn_batch: torch.Tensor) -> EmbeddingTable:
-    """Embeddings of every candidate of block ``block`` after each start level's prefix (see module doc)."""
+def rate_block(model: Siamese, block: int, entries: Sequence[tuple[int, Sequence[Path], Path]],
+               view1: torch.Tensor, view2: torch.Tensor, bn_batch: torch.Tensor) -> EmbeddingTable:
+    """Embeddings of block ``block``'s entries ``(start level, prefix paths, path)`` (see the module doc)."""
     online, target = model.online, model.target
     o_neck, t_neck, head = model.online_necks[block], model.target_necks[block], model.predictors[block]
-    entries, pred1, pred2, tgt1, tgt2 = [], [], [], [], []
+    keys, pred1, pred2, tgt1, tgt2 = [], [], [], [], []
+    groups: dict[tuple[Path, ...], list[tuple[int, Path]]] = {}
+    for start, prefix, path in entries:
+        groups.setdefault(tuple(tuple(p) for p in prefix), []).append((start, tuple(path)))
     with preserved_bn(model):
         model.eval()
-        for start in sorted(candidates):
-            prefix = list(prefixes[start])
-            _recalibrating([target.stem, target.adapters, target.ops])
+        for prefix, members in groups.items():
+            _recalibrating([target])
             bn_feats, level = target.run_prefix(bn_batch, prefix)
-            if level != start:
-                raise ValueError(f"prefix {prefix} ends at level {level}, not {start}")
             target.eval()
             feats1, _ = target.run_prefix(view1, prefix)
             feats2, _ = target.run_prefix(view2, prefix)
-            for path in candidates[start]:
-                path = tuple(path)
+            for start, path in members:
+                if level != start:
+                    raise ValueError(f"prefix {list(prefix)} ends at level {level}, not {start}")
                 mods = [*online.block_modules(block, start, path), *target.block_modules(block, start, path),
                         o_neck, t_neck, head]
                 _recalibrating(mods)
-                lvl = end_level(path)
+                lvl = target.end_level(block, path)
                 t_neck(target.run_block(bn_feats, block, start, path), lvl)
                 head(o_neck(online.run_block(bn_feats, block, start, path), lvl))
                 _freeze(mods)
@@ -93,9 +92,9 @@ def rate_block(model: Siamese, block: int, prefixes: Mapping[int, Sequence[Path]
                     t = t_neck(target.run_block(feats, block, start, path), lvl)
                     q = head(o_neck(online.run_block(feats, block, start, path), lvl))
                     out.append((nn.functional.normalize(q, dim=1), t))
-                entries.append((start, path))
+                keys.append((start, path))
                 pred1.append(out[0][0].numpy())
                 pred2.append(out[1][0].numpy())
                 tgt1.append(out[0][1].numpy())
                 tgt2.append(out[1][1].numpy())
-    return EmbeddingTable(block, entries, np.stack(pred1), np.stack(pred2), np.stack(tgt1), np.stack(tgt2))
+    return EmbeddingTable(block, keys, np.stack(pred1), np.stack(pred2), np.stack(tgt1), np.stack(tgt2))

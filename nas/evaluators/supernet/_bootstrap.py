@@ -19,16 +19,14 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from nas.searchers.bossnas._lars import LARS
-from nas.searchers.bossnas._supernet import Predictor, Projector, Supernet, SupernetConfig
-from nas.spaces.hytra.encoding import BLOCKS, end_level
-
-Path = tuple[int, ...]
+from nas.backends.torch.supernets.blockwise import BlockSupernet, Path
+from nas.evaluators.supernet._lars import LARS
+from nas.evaluators.supernet._necks import Predictor, Projector
 
 
 def ema_momentum(base: float, step: int, total: int) -> float:
@@ -59,14 +57,16 @@ def lr_at(base: float, step: int, total: int, warmup: float) -> float:
 class Siamese(nn.Module):
     """Online and target supernets with per-block projectors and online predictors."""
 
-    def __init__(self, cfg: SupernetConfig, hidden: int, dim: int) -> None:
+    def __init__(self, make_supernet: Callable[[], BlockSupernet], hidden: int, dim: int,
+                 resample: bool = True) -> None:
         super().__init__()
-        self.online = Supernet(cfg)
-        self.online_necks = nn.ModuleList(Projector(cfg.channels, hidden, dim) for _ in range(BLOCKS))
-        self.predictors = nn.ModuleList(Predictor(dim, hidden) for _ in range(BLOCKS))
-        self.target = Supernet(cfg)  # built afresh and loaded: much faster than deep-copying the graphs
+        self.online = make_supernet()
+        blocks, channels = self.online.blocks, self.online.channels
+        self.online_necks = nn.ModuleList(Projector(channels, hidden, dim, resample) for _ in range(blocks))
+        self.predictors = nn.ModuleList(Predictor(dim, hidden) for _ in range(blocks))
+        self.target = make_supernet()  # built afresh and loaded: much faster than deep-copying the graphs
         self.target.load_state_dict(self.online.state_dict())
-        self.target_necks = nn.ModuleList(Projector(cfg.channels, hidden, dim) for _ in range(BLOCKS))
+        self.target_necks = nn.ModuleList(Projector(channels, hidden, dim, resample) for _ in range(blocks))
         self.target_necks.load_state_dict(self.online_necks.state_dict())
         for p in [*self.target.parameters(), *self.target_necks.parameters()]:
             p.requires_grad_(False)
@@ -84,11 +84,11 @@ class Siamese(nn.Module):
             for po, pt in zip(online.parameters(), target.parameters()):
                 pt.mul_(m).add_(po.detach(), alpha=1.0 - m)
 
-    def embed(self, net: Supernet, neck: Projector, x: torch.Tensor, prefix: Sequence[Path], block: int,
+    def embed(self, net: BlockSupernet, neck: Projector, x: torch.Tensor, prefix: Sequence[Path], block: int,
               path: Path) -> torch.Tensor:
         """Projection of block ``block``'s output along ``prefix`` then ``path``."""
         feats, level = net.run_prefix(x, prefix)
-        return neck(net.run_block(feats, block, level, path), end_level(path))
+        return neck(net.run_block(feats, block, level, path), net.end_level(block, path))
 
 
 def sample_paths(candidates: Sequence[Path], k: int, rng: random.Random) -> list[Path]:
@@ -96,37 +96,68 @@ def sample_paths(candidates: Sequence[Path], k: int, rng: random.Random) -> list
     return rng.sample(list(candidates), min(k, len(candidates)))
 
 
+def batch_cosine(x: torch.Tensor) -> float:
+    """Mean cosine between the vectors of different samples of a batch: near 1 when they all point one way
+    (a collapsed embedding), near 0 for spread-out ones."""
+    u = nn.functional.normalize(x.detach().float(), dim=1)
+    n = u.shape[0]
+    total = u.sum(0)
+    return float(((total @ total) - n) / max(n * (n - 1), 1))
+
+
 def train_step(model: Siamese, block: int, prefix: Sequence[Path], paths: Sequence[Path],
-               views_a: Sequence[torch.Tensor], views_b: Sequence[torch.Tensor]) -> float:
+               views_a: Sequence[torch.Tensor], views_b: Sequence[torch.Tensor],
+               prefix_grad: bool = True) -> dict[str, float]:
     """Forward and backward of one ensemble-bootstrapping step (gradients accumulate; no optimizer step).
 
-    Returns the mean over paths of the symmetric loss.
+    ``prefix_grad=False`` runs the earlier blocks without gradients (they are not trained by later blocks).
+    Returns the mean over paths of the symmetric loss and the batch cosines of the predictions, online
+    projections and ensemble targets (the collapse gates).
     """
     with torch.no_grad():
         t_a = ensemble_target([model.embed(model.target, model.target_necks[block], views_a[i], prefix, block, p)
                                for i, p in enumerate(paths)])
         t_b = ensemble_target([model.embed(model.target, model.target_necks[block], views_b[i], prefix, block, p)
                                for i, p in enumerate(paths)])
-    neck, head = model.online_necks[block], model.predictors[block]
-    total = 0.0
+    neck, head, net = model.online_necks[block], model.predictors[block], model.online
+    total, pred_cos, proj_cos = 0.0, 0.0, 0.0
     for i, path in enumerate(paths):
-        q_a = head(model.embed(model.online, neck, views_a[i], prefix, block, path))
-        q_b = head(model.embed(model.online, neck, views_b[i], prefix, block, path))
+        zs = []
+        for view in (views_a[i], views_b[i]):
+            with torch.set_grad_enabled(prefix_grad):
+                feats, level = net.run_prefix(view, prefix)
+            zs.append(neck(net.run_block(feats, block, level, path), net.end_level(block, path)))
+        q_a, q_b = head(zs[0]), head(zs[1])
         loss = byol_loss(q_a, t_b) + byol_loss(q_b, t_a)
         loss.backward()
         total += float(loss.detach())
-    return total / len(paths)
+        pred_cos += batch_cosine(q_a)
+        proj_cos += batch_cosine(zs[0])
+    k = len(paths)
+    return {"loss": total / k, "pred_batch_cos": pred_cos / k, "proj_batch_cos": proj_cos / k,
+            "target_batch_cos": batch_cosine(t_a)}
+
+
+OPTIMIZERS = ("lars", "adamw", "sgd")
 
 
 def make_optimizer(model: Siamese, block: int, lr: float, momentum: float, weight_decay: float,
-                   kind: str = "sgd", eta: float = 0.001) -> torch.optim.Optimizer:
-    """LARS (the released optimiser; BN and bias tensors excluded from the trust ratio and weight decay) or
-    plain SGD with momentum (BN and bias without weight decay)."""
+                   kind: str = "lars", eta: float = 0.01) -> torch.optim.Optimizer:
+    """The optimizer of one block's training; BN and bias tensors never take weight decay.
+
+    ``lars`` (default): the released optimiser with trust ratios on every tensor (``LARS``): each step moves a
+    tensor by about ``lr * eta`` of its norm whatever the gradient's scale, so the predictor's tiny initial
+    outputs (whose cosine-loss gradients scale with 1/|q|) cannot blow up its weights; ``adamw``: per-element
+    steps bounded by ``lr``; ``sgd``: heavy-ball momentum (collapses at small batches, kept for comparison).
+    """
     decay, other = [], []
     for p in model.trainable(block):
         (decay if p.ndim > 1 else other).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}]
+    if kind == "adamw":
+        return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999))
     if kind == "lars":
-        return LARS([{"params": decay}, {"params": other, "weight_decay": 0.0, "exclude": True}], lr=lr,
-                    momentum=momentum, weight_decay=weight_decay, eta=eta)
-    return torch.optim.SGD([{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}],
-                           lr=lr, momentum=momentum)
+        return LARS(groups, lr=lr, momentum=momentum, eta=eta)
+    if kind == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum)
+    raise ValueError(f"unknown optimizer {kind!r}; valid: {', '.join(OPTIMIZERS)}")

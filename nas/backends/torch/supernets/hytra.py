@@ -30,10 +30,10 @@ import torch
 from torch import nn
 
 from nas.backends.torch import build
+from nas.backends.torch.supernets.blockwise import BLOCK_SUPERNETS, BlockSupernet, Path
 from nas.core.ir import GraphBuilder
-from nas.spaces.hytra.encoding import BLOCKS, LEVELS, block_candidates, end_level, token_level, token_op
-
-Path = tuple[int, ...]
+from nas.core.space import SearchSpace
+from nas.spaces.hytra.encoding import BLOCKS, block_candidates, end_level, token_level, token_op
 
 
 @dataclass(frozen=True)
@@ -163,12 +163,28 @@ class LayerOp(nn.Module):
         return self.trunk(parts["branch"], parts["shortcut"])
 
 
-class Supernet(nn.Module):
+def supernet_config(space: SearchSpace, zero_init_residual: bool = True) -> SupernetConfig:
+    """Supernet sizes from the hytra space's macro settings (widths, stem, dim_head, input, variant)."""
+    m = space.macro
+    return SupernetConfig(tuple(int(w) for w in m["widths"]), int(m["stem_width"]), int(m["dim_head"]),
+                          tuple(int(v) for v in m["input_shape"]), str(m["variant"]), bool(zero_init_residual))
+
+
+@BLOCK_SUPERNETS.register("hytra")
+def hytra_supernet(space: SearchSpace, zero_init_residual: bool = True) -> Supernet:
+    """The search supernet of a hytra space (its macro settings and variant)."""
+    return Supernet(supernet_config(space, zero_init_residual))
+
+
+class Supernet(BlockSupernet):
     """Stem, first-layer adapters and every op the variant's candidate paths use, keyed by block/layer/token."""
 
     def __init__(self, cfg: SupernetConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self.blocks = BLOCKS
+        self.channels = tuple(cfg.channels)
+        self.input_shape = tuple(cfg.input_shape)
         self.stem = build(stem_spec(cfg))
         needed: dict[tuple[int, int, int], set[str]] = {}
         first_levels: set[int] = set()
@@ -184,6 +200,21 @@ class Supernet(nn.Module):
         for (block, layer, token), entries in sorted(needed.items()):
             self.ops[f"{block}_{layer}_{token}"] = LayerOp(cfg, token, entries)
 
+    def genotype(self, space, paths: Sequence[Path]):
+        return space.from_tokens([t for p in paths for t in p])
+
+    def block_starts(self, block: int) -> list[int]:
+        return block_starts(block, self.cfg.variant)
+
+    def candidates(self, block: int, start: int) -> list[Path]:
+        return [tuple(p) for p in block_candidates(block, start, self.cfg.variant)]
+
+    def end_level(self, block: int, path: Sequence[int]) -> int:
+        return end_level(path)
+
+    def enter(self, x: torch.Tensor) -> tuple[torch.Tensor, int]:
+        return self.stem(x), 0
+
     def run_block(self, x: torch.Tensor, block: int, start_level: int, path: Sequence[int]) -> torch.Tensor:
         """Run one block along ``path``; ``x`` is the stem output (block 0) or the previous block's output."""
         for i, (token, kind) in enumerate(path_entries(block, start_level, path)):
@@ -191,14 +222,6 @@ class Supernet(nn.Module):
                 x = self.adapters[str(token_level(token))](x)
             x = self.ops[f"{block}_{i}_{token}"](x, kind)
         return x
-
-    def run_prefix(self, x: torch.Tensor, paths: Sequence[Path]) -> tuple[torch.Tensor, int]:
-        """Stem and the given leading block paths; returns the features and the level they end at."""
-        x, level = self.stem(x), 0
-        for block, path in enumerate(paths):
-            x = self.run_block(x, block, level, path)
-            level = end_level(path)
-        return x, level
 
     def block_modules(self, block: int, start_level: int, path: Sequence[int]) -> list[nn.Module]:
         """The modules a block path runs through (for BN recalibration)."""
@@ -209,45 +232,3 @@ class Supernet(nn.Module):
             op = self.ops[f"{block}_{i}_{token}"]
             mods += [op.entries[kind], op.trunk]
         return mods
-
-
-class Projector(nn.Module):
-    """BossNAS's projector neck: a block output at any level -> the 1/32 width (depthwise k=s=2^dlevel,
-    1x1 conv, BN), global average pool, FC (bias) -> BN1d -> ReLU -> FC (bias); no last BN."""
-
-    def __init__(self, channels: Sequence[int], hidden: int, out: int) -> None:
-        super().__init__()
-        top = channels[LEVELS - 1]
-        self.fix = nn.ModuleDict()
-        for level in range(LEVELS - 1):
-            c, k = channels[level], 2 ** (LEVELS - 1 - level)
-            self.fix[str(level)] = nn.Sequential(nn.Conv2d(c, c, k, stride=k, groups=c, bias=False),
-                                                 nn.Conv2d(c, top, 1, bias=False), nn.BatchNorm2d(top))
-        self.mlp = nn.Sequential(nn.Linear(top, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-                                 nn.Linear(hidden, out))
-        for m in self.mlp:
-            if isinstance(m, nn.Linear):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-
-    def forward(self, x: torch.Tensor, level: int) -> torch.Tensor:
-        if level != LEVELS - 1:
-            x = self.fix[str(level)](x)
-        return self.mlp(x.mean((2, 3)))
-
-
-class Predictor(nn.Module):
-    """The online predictor: FC (bias) -> BN1d -> ReLU -> FC (bias), normal(0, 0.01) init."""
-
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
-                                 nn.Linear(hidden, dim))
-        for m in self.mlp:
-            if isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, std=0.01)
-                nn.init.zeros_(m.bias)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mlp(x)
-

@@ -1,9 +1,10 @@
 """The two BYOL-style augmentation families of BossNAS's training views, as batched torch tensor ops.
 
-Both families: random resized crop (scale 0.08-1, aspect 3/4-4/3, bicubic) with a horizontal flip
-(p=0.5), colour jitter (brightness 0.4, contrast 0.4, saturation 0.2, hue 0.1; p=0.8), grayscale (p=0.2)
-and Gaussian blur (sigma 0.1-2.0 at 224 pixels, scaled to the image size). Family A blurs with p=0.1
-and never solarizes; family B always blurs and solarizes with p=0.2 (the released config's settings).
+Both families: random resized crop (scale 0.08-1, aspect 3/4-4/3, bicubic; ``min_crop`` raises the lower
+bound for images upscaled from a few pixels) with a horizontal flip (p=0.5), colour jitter (brightness 0.4,
+contrast 0.4, saturation 0.2, hue 0.1; p=0.8; kornia's saturation and hue), grayscale (p=0.2) and Gaussian
+blur (kornia; sigma 0.1-2.0 at 224 pixels, scaled to the image size). Family A blurs with p=0.1 and never
+solarizes; family B always blurs and solarizes with p=0.2 (the released config's settings).
 Saturation, hue and grayscale need three channels and are skipped on grey images.
 
 Images arrive normalised as the dataset stores them; ``Views`` maps them to [0, 1] with the train
@@ -15,6 +16,8 @@ from __future__ import annotations
 import math
 
 import torch
+from kornia.enhance import adjust_hue, adjust_saturation
+from kornia.filters import gaussian_blur2d
 from torch import nn
 
 FAMILIES = {"A": {"blur": 0.1, "solarize": 0.0}, "B": {"blur": 1.0, "solarize": 0.2}}
@@ -33,10 +36,10 @@ def _coin(n: int, p: float, gen: torch.Generator) -> torch.Tensor:
     return torch.rand(n, generator=gen) < p
 
 
-def resized_crop_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Random resized crop back to the input size, then a random horizontal flip, per image."""
+def resized_crop_flip(x: torch.Tensor, gen: torch.Generator, min_crop: float = CROP_SCALE[0]) -> torch.Tensor:
+    """Random resized crop (area ``min_crop``-1) back to the input size, then a random horizontal flip."""
     n = x.shape[0]
-    area = _uniform(n, *CROP_SCALE, gen)
+    area = _uniform(n, min_crop, CROP_SCALE[1], gen)
     log_ratio = _uniform(n, math.log(CROP_RATIO[0]), math.log(CROP_RATIO[1]), gen)
     ratio = torch.exp(log_ratio)
     w = torch.sqrt(area * ratio).clamp(max=1.0)
@@ -64,17 +67,6 @@ def _blend(a: torch.Tensor, b: torch.Tensor, factor: torch.Tensor) -> torch.Tens
     return (f * a + (1 - f) * b).clamp(0, 1)
 
 
-def _hue_shift(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
-    """Rotate the chroma plane of YIQ by ``shift`` turns (a linear approximation of an HSV hue shift)."""
-    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
-    yiq = torch.einsum("ij,njhw->nihw", to_yiq, x)
-    angle = 2 * math.pi * shift.view(-1, 1, 1)
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    i, q = yiq[:, 1], yiq[:, 2]
-    yiq = torch.stack([yiq[:, 0], cos * i - sin * q, sin * i + cos * q], 1)
-    return torch.einsum("ij,njhw->nihw", torch.linalg.inv(to_yiq), yiq).clamp(0, 1)
-
-
 def color_jitter(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     """Brightness, contrast, saturation and hue jitter applied to a random 80% of the images."""
     n = x.shape[0]
@@ -85,9 +77,9 @@ def color_jitter(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     hue = _uniform(n, -JITTER["hue"], JITTER["hue"], gen)
     y = (x * b.view(-1, 1, 1, 1)).clamp(0, 1)
     y = _blend(y, _gray(y).mean((1, 2, 3), keepdim=True).expand_as(y), c)
-    if x.shape[1] == 3:
-        y = _blend(y, _gray(y).expand_as(y), s)
-        y = _hue_shift(y, hue)
+    if x.shape[1] == 3:  # kornia's HSV saturation and hue (hue factor in radians), factors drawn here
+        y = adjust_saturation(y, s).clamp(0, 1)
+        y = adjust_hue(y, 2 * math.pi * hue).clamp(0, 1)
     return torch.where(apply, y, x)
 
 
@@ -100,23 +92,16 @@ def grayscale(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
 
 
 def gaussian_blur(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
-    """Blur a random fraction ``p`` of the images with sigma drawn per image (kernel ~10% of the size)."""
-    n, c, h, _ = x.shape
+    """Blur a random fraction ``p`` of the images (kornia) with sigma drawn per image (kernel ~10% of the size)."""
+    n, _, h, _ = x.shape
     if p <= 0:
         return x
     scale = h / 224
     sigma = _uniform(n, BLUR_SIGMA_224[0] * scale, BLUR_SIGMA_224[1] * scale, gen).clamp(min=1e-3)
     apply = _coin(n, p, gen).view(-1, 1, 1, 1)
-    radius = max(1, int(round(0.05 * h)))
-    offsets = torch.arange(-radius, radius + 1, dtype=x.dtype)
-    kernel = torch.exp(-(offsets.view(1, -1) ** 2) / (2 * sigma.view(-1, 1) ** 2))
-    kernel = kernel / kernel.sum(1, keepdim=True)
-    weights = kernel.repeat_interleave(c, 0)
-    flat = x.reshape(1, n * c, h, -1)
-    flat = nn.functional.pad(flat, (radius, radius, radius, radius), mode="reflect")
-    flat = nn.functional.conv2d(flat, weights.view(n * c, 1, 1, -1), groups=n * c)
-    flat = nn.functional.conv2d(flat, weights.view(n * c, 1, -1, 1), groups=n * c)
-    return torch.where(apply, flat.view_as(x), x)
+    size = 2 * max(1, int(round(0.05 * h))) + 1
+    blurred = gaussian_blur2d(x, (size, size), sigma.view(-1, 1).expand(n, 2).contiguous())
+    return torch.where(apply, blurred, x)
 
 
 def solarize(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
@@ -127,10 +112,10 @@ def solarize(x: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
     return torch.where(apply & (x >= 0.5), 1 - x, x)
 
 
-def augment01(x: torch.Tensor, family: str, gen: torch.Generator) -> torch.Tensor:
+def augment01(x: torch.Tensor, family: str, gen: torch.Generator, min_crop: float = CROP_SCALE[0]) -> torch.Tensor:
     """One view of family ``A`` or ``B`` of images in [0, 1]."""
     spec = FAMILIES[family]
-    x = resized_crop_flip(x, gen)
+    x = resized_crop_flip(x, gen, min_crop)
     x = color_jitter(x, gen)
     x = grayscale(x, gen)
     x = gaussian_blur(x, spec["blur"], gen)
@@ -140,16 +125,18 @@ def augment01(x: torch.Tensor, family: str, gen: torch.Generator) -> torch.Tenso
 class Views:
     """Augmented views of normalised images: ``pairs(x, k)`` gives k views of family A and k of family B."""
 
-    def __init__(self, low: float, high: float, seed: int = 0) -> None:
+    def __init__(self, low: float, high: float, seed: int = 0, min_crop: float = CROP_SCALE[0]) -> None:
         if not high > low:
             raise ValueError(f"image range must be non-empty, got [{low}, {high}]")
-        self.low, self.span = float(low), float(high - low)
+        if not 0 < min_crop <= 1:
+            raise ValueError(f"min_crop must be in (0, 1], got {min_crop}")
+        self.low, self.span, self.min_crop = float(low), float(high - low), float(min_crop)
         self.gen = torch.Generator().manual_seed(int(seed))
 
     def view(self, x: torch.Tensor, family: str) -> torch.Tensor:
         """One augmented view (same normalisation as the input)."""
         x01 = ((x - self.low) / self.span).clamp(0, 1)
-        return augment01(x01, family, self.gen) * self.span + self.low
+        return augment01(x01, family, self.gen, self.min_crop) * self.span + self.low
 
     def pairs(self, x: torch.Tensor, k: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """``k`` views of family A and ``k`` of family B of the same images (one pair per sampled path)."""

@@ -1,0 +1,5 @@
+"""Weight-sharing supernets (torch): models that run one candidate path per block, lowered from the IR.
+
+``blockwise`` holds the interface and the registry; ``hytra`` (BossNAS's fabric) and ``nb201`` (one block per
+NAS-Bench-201 stage) register themselves. Their training lives in ``nas.evaluators.supernet``.
+"""

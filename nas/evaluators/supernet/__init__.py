@@ -1,0 +1,7 @@
+"""Weight-sharing supernet training and rating (torch): BossNAS's block-wise ensemble bootstrapping.
+
+``_trainer`` (``BlockwiseTrainer``: the loop, collapse gates, checkpoints), ``_bootstrap`` (ensemble target,
+BYOL loss, EMA, optimizers), ``_lars``, ``_necks``, ``_views`` (augmentations, kornia), ``_rating`` (BN
+recalibration, embeddings) and ``embeddings`` (tables, population-center distances, gates; numpy). The
+torch modules are private so that discovering evaluators does not import torch.
+"""
