@@ -1,5 +1,6 @@
 """The GPU paths in one run: backend parity on the GPU, training on the GPU vs the CPU, the CLI with
-``evaluator.device``, the FBNetV5 search on CUDA and its task-scaling benchmark.
+``evaluator.device``, the FBNetV5 search on CUDA and its task-scaling benchmark, BossNAS's NAS-Bench-201
+check at the published network size.
 
 Run on a machine with a CUDA GPU (torch with CUDA, JAX with its CUDA plugin); every check prints one line
 (PASS/FAIL, what was measured) and the summary goes to ``--out/gpu_check.json`` with the logs of the CLI runs.
@@ -147,8 +148,9 @@ def cli(out: Path, name: str, args: list[str], timeout: int, expect_trials: int 
     return ok, f"exit {done.returncode}, {complete} complete trials in the journal, {seconds:.0f} s wall; {tail}"
 
 
-def benchmark(out: Path, name: str, args: list[str], timeout: int) -> tuple[bool, str]:
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "fbnetv5_tasks.py"), *args], capture_output=True,
+def benchmark(out: Path, name: str, args: list[str], timeout: int,
+              script: str = "fbnetv5_tasks.py") -> tuple[bool, str]:
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), *args], capture_output=True,
                           text=True, timeout=timeout, cwd=REPO)
     (out / f"{name}.txt").write_text(done.stdout + done.stderr)
     print(done.stdout, flush=True)
@@ -182,6 +184,12 @@ def main() -> None:
             "--device", "cuda", "--rounds", "4", "--steps", "5"], 200)),
         ("cli-fbnetv5-cuda", lambda: cli(args.out, "cli_fbnetv5", [
             "search", "space=fbnetv5", "searcher.device=cuda"], 400)),
+        # BossNAS checked against NAS-Bench-201 with the published network (C=16, 5 cells per stage), the
+        # whole CIFAR-10 training split and 4x the CPU budget's steps at batch 256 (docs/searchers/bossnas.md)
+        ("bench-bossnas-nb201-cuda", lambda: benchmark(args.out, "bossnas_nb201_cuda", [
+            "--archs", "64", "--steps", "1200", "--channels", "16", "--cells", "5", "--batch-size", "256",
+            "--limit-train", "50000", "--threads", "8", "--quiet", "--json", str(args.out / "bossnas_nb201.json"),
+            "searcher.device=cuda"], 900, script="bossnas_nb201.py")),
     ]
     for name, body in plan:
         if not any(name.startswith(s) for s in args.skip):

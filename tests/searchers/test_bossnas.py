@@ -280,3 +280,17 @@ def test_nb201_search_rates_one_population_in_every_block_and_finds_its_best_mem
     again = random.Random("bossnas-population/3").sample(
         [tuple(c) for c in itertools.product(range(5), repeat=6)], 6)
     assert cells == again
+
+
+def test_device_option_reaches_the_trainer_and_an_absent_device_is_a_user_error(tmp_path):
+    from nas.cli.config import compose
+    from nas.runner.run import search
+
+    assert SEARCHERS.get("bossnas")(device="cuda").options["device"] == "cuda"
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device exists here: the missing-device error cannot be provoked")
+    config = compose(["space=nb201", "searcher=bossnas", "evaluator=cost", f"run_dir={tmp_path / 'gpu'}",
+                      "searcher.device=cuda"])
+    with pytest.raises(UserError, match="cuda"):
+        search(config, progress=False)
+    assert not (tmp_path / "gpu").exists()

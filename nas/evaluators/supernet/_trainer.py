@@ -65,6 +65,7 @@ class BootstrapConfig:
     min_crop: float = 0.08
     log_every: int = 25
     checkpoint_every: int = 50
+    device: str = "cpu"
 
 
 class BlockwiseTrainer:
@@ -75,16 +76,20 @@ class BlockwiseTrainer:
                  resample_necks: bool = True) -> None:
         self.cfg, self.seed, self.log = config, seed, log
         self.run_dir = None if run_dir is None else Path(run_dir)
+        from nas.backends.torch.device import torch_device
+
         torch.manual_seed(seed)
-        self.model = Siamese(make_supernet, config.neck_hidden, config.neck_dim, resample_necks)
+        self.device = torch_device(config.device)
+        self.model = Siamese(make_supernet, config.neck_hidden, config.neck_dim, resample_necks).to(self.device)
         self.train_x = torch.from_numpy(data.train_x)
         low, high = float(self.train_x.min()), float(self.train_x.max())
         fixed = Views(low, high, seed=seed + 1, min_crop=config.min_crop)
         rate_x = torch.from_numpy(data.valid_x[:config.rating_samples])
         if len(rate_x) < 4:
             raise ValueError(f"rating needs at least 4 validation images, the dataset has {len(rate_x)}")
-        self.view1, self.view2 = fixed.view(rate_x, "A"), fixed.view(rate_x, "B")
-        self.bn_batch = fixed.view(self.train_x[:config.bn_batch], "A")
+        # views are drawn on the CPU (one seeded generator, identical on every device), then moved
+        self.view1, self.view2 = fixed.view(rate_x, "A").to(self.device), fixed.view(rate_x, "B").to(self.device)
+        self.bn_batch = fixed.view(self.train_x[:config.bn_batch], "A").to(self.device)
         self.views = Views(low, high, seed=seed, min_crop=config.min_crop)
         self.rng = random.Random(seed)
         self.np_rng = np.random.default_rng(seed)
@@ -120,6 +125,7 @@ class BlockwiseTrainer:
             paths = sample_paths(candidates(start), cfg.paths_per_step, self.rng)
             idx = torch.from_numpy(self.np_rng.choice(len(self.train_x), cfg.batch_size, replace=False))
             views_a, views_b = self.views.pairs(self.train_x[idx], len(paths))
+            views_a, views_b = [v.to(self.device) for v in views_a], [v.to(self.device) for v in views_b]
             self.optimizer.zero_grad(set_to_none=True)
             stats = train_step(self.model, block, prefix, paths, views_a, views_b, cfg.prefix_grad)
             self.optimizer.step()
@@ -173,7 +179,7 @@ class BlockwiseTrainer:
 
     def restore(self, state: Mapping[str, Any], block: int) -> None:
         """Continue from a checkpoint taken at ``block`` (``collapse.csv`` loses the rows written after it)."""
-        self.model.load_state_dict(state["model"])
+        self.model.load_state_dict({k: v.to(self.device) for k, v in state["model"].items()})
         self.step = int(state["step"])
         self.rng.setstate(state["rng"])
         self.np_rng.bit_generator.state = state["np_rng"]

@@ -132,7 +132,7 @@ class _Search:
         path = self.run_dir / CHECKPOINT
         if not path.exists():
             return False
-        state = torch.load(path, weights_only=False)
+        state = torch.load(path, weights_only=False, map_location="cpu")
         if state.get("format") != FORMAT:
             raise UserError(f"{path} was written by another version of the BossNAS search (format "
                             f"{state.get('format')}, expected {FORMAT}); start a new run")

@@ -39,7 +39,8 @@ class BossNAS(DrivingSearcher):
     give the reproducibility gate), ``bn_batch`` (the recalibration batch), ``zero_init_residual`` (HyTra's
     ops; null: the supernet's default). Policy: ``strategy``/``prefixes``/``evolution`` (chained spaces),
     ``population``/``population_seed`` (spaces with one path in every block: how many paths are rated).
-    Run: ``checkpoint_every``, ``log_every`` (steps), ``threads`` (torch threads; null: torch's default).
+    Run: ``checkpoint_every``, ``log_every`` (steps), ``threads`` (torch threads; null: torch's default),
+    ``device`` (torch device of the supernet, e.g. ``cuda``; checked before the run starts).
     """
 
     def __init__(self, steps_per_block: int = 150, batch_size: int = 16, paths_per_step: int = 4,
@@ -49,7 +50,7 @@ class BossNAS(DrivingSearcher):
                  rating_samples: int = 128, bn_batch: int = 64, strategy: str = "greedy", prefixes: str = "greedy",
                  evolution: dict[str, Any] | None = None, population: int = 64, population_seed: int | None = None,
                  checkpoint_every: int = 50, log_every: int = 25, threads: int | None = 1,
-                 zero_init_residual: bool | None = None) -> None:
+                 zero_init_residual: bool | None = None, device: str = "cpu") -> None:
         if strategy not in STRATEGIES:
             raise UserError(f"bossnas strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
         if prefixes not in PREFIXES:
@@ -88,7 +89,7 @@ class BossNAS(DrivingSearcher):
                             base_momentum=float(base_momentum), neck_hidden=int(neck_hidden),
                             neck_dim=int(neck_dim), prefix_grad=bool(prefix_grad), min_crop=float(min_crop),
                             strategy=strategy, prefixes=prefixes, population_seed=population_seed,
-                            threads=threads, zero_init_residual=zero_init_residual,
+                            threads=threads, zero_init_residual=zero_init_residual, device=str(device),
                             evolution={"population": 32, "generations": 20, "tournament": 4, "mutation_rate": 0.5,
                                        **evolution})
 
