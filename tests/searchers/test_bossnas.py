@@ -154,6 +154,8 @@ def test_bad_options_and_space_are_user_errors():
         cls(min_crop=0)
     with pytest.raises(UserError, match="population must be"):
         cls(population=1)
+    with pytest.raises(UserError, match="one path in every block"):
+        cls(population_seed=3).setup(SPACES.get("hytra")())
 
 
 def _drive(run_dir: Path, logs: list[str]) -> Drive:
@@ -185,19 +187,18 @@ def test_killed_block_resumes_from_its_checkpoint_with_the_same_ratings(tmp_path
     straight = _search._Search(space, 0, options, _drive(straight_dir, []))
     straight.train_block(0)
 
-    calls = {"n": 0}
-    real_step = _trainer.train_step
+    # killed in the rating, after the last step's gates row but one step past the last checkpoint (step 2)
+    real_rate = _trainer.rate_block
 
-    def dying_step(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real_step(*args, **kwargs)
+    def dying_rate(*args, **kwargs):
+        raise KeyboardInterrupt
 
-    monkeypatch.setattr(_trainer, "train_step", dying_step)
+    monkeypatch.setattr(_trainer, "rate_block", dying_rate)
     with pytest.raises(KeyboardInterrupt):
         _search._Search(space, 0, options, _drive(killed_dir, [])).train_block(0)
-    monkeypatch.setattr(_trainer, "train_step", real_step)
+    monkeypatch.setattr(_trainer, "rate_block", real_rate)
+    rows_at_kill = (killed_dir / "collapse.csv").read_text().splitlines()
+    assert [r.split(",")[:2] for r in rows_at_kill[1:]] == [["0", "1"], ["0", "2"], ["0", "3"]]
     logs: list[str] = []
     resumed = _search._Search(space, 0, options, _drive(killed_dir, logs))
     assert resumed.restore() and (resumed.block, resumed.trainer.step) == (0, 2)

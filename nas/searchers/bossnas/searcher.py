@@ -99,6 +99,9 @@ class BossNAS(DrivingSearcher):
         if space.name != "hytra" and (self.options["strategy"] != "greedy" or self.options["prefixes"] != "greedy"):
             raise UserError(f"bossnas strategy/prefixes apply to hytra; space {space.name!r} rates a population of "
                             "paths (searcher.population)")
+        if space.name == "hytra" and (self.options["population"] != 64 or self.options["population_seed"] is not None):
+            raise UserError("bossnas population/population_seed apply to spaces with one path in every block (nb201); "
+                            "hytra rates every candidate of a block")
         super().setup(space, seed, objective)
 
     def drive(self, drive: Drive) -> None:
