@@ -248,16 +248,18 @@ def test_tiny_search_end_to_end(tmp_path):
 
 
 
-def test_nb201_search_rates_one_population_in_every_block_and_finds_its_best_member(tmp_path):
-    """NB201 (one cell in every stage): the same sampled cells are rated in each block after themselves; the
-    found cell has the least summed pooled score; gates go to collapse.csv, bossnas.json and the report."""
+@pytest.mark.parametrize("shared_prefix", ["same", "greedy"])
+def test_nb201_search_rates_one_population_in_every_block_and_finds_its_best_member(tmp_path, shared_prefix):
+    """NB201 (one cell in every stage): the same sampled cells are rated in each block (after themselves, or
+    after the best cells of the earlier blocks); the found cell has the least summed pooled score; gates go
+    to collapse.csv, bossnas.json and the report."""
     from nas.cli.config import compose
     from nas.evaluators.supernet.embeddings import EmbeddingTable
     from nas.runner.run import search
 
     run_dir = tmp_path / "nb"
     options = {"steps_per_block": 3, "batch_size": 4, "rating_samples": 8, "bn_batch": 4, "neck_hidden": 16,
-               "neck_dim": 8, "log_every": 1, "population": 6, "population_seed": 3}
+               "neck_dim": 8, "log_every": 1, "population": 6, "population_seed": 3, "shared_prefix": shared_prefix}
     config = compose(["space=nb201", "searcher=bossnas", "evaluator=cost", f"run_dir={run_dir}",
                       "+space.macro.channels=4", "+space.macro.cells_per_stage=1", "+space.macro.input_shape=[1,16,16]",
                       "dataset.resolution=16", "budget.trials=2",

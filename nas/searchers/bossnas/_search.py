@@ -160,10 +160,18 @@ class _Search:
         if self.shared:
             start = net.block_starts(block)[0]
             every = net.candidates(block, start)
-            sample_prefix = lambda rng: (start, [rng.choice(every) for _ in range(block)])  # noqa: E731
             candidates = lambda s: every  # noqa: E731
-            entries = [(start, [p] * block, p) for p in self.population]
-            levels = f"{start} ({len(every)} paths; {len(self.population)} rated, the same path in earlier blocks)"
+            if o["shared_prefix"] == "greedy":  # released: train and rate after the best path of each earlier block
+                best = [min(self.population, key=lambda p, k=k: (self.pooled[k][(net.block_starts(k)[0], p)], p))
+                        for k in range(block)]
+                sample_prefix = lambda rng: (start, best)  # noqa: E731
+                entries = [(start, best, p) for p in self.population]
+                where = "after the best path of each earlier block"
+            else:
+                sample_prefix = lambda rng: (start, [rng.choice(every) for _ in range(block)])  # noqa: E731
+                entries = [(start, [p] * block, p) for p in self.population]
+                where = "the same path in earlier blocks"
+            levels = f"{start} ({len(every)} paths; {len(self.population)} rated, {where})"
         else:
             prefixes = prefix_choices(self.scores if o["prefixes"] == "greedy" else self.pooled, block, net,
                                       o["prefixes"])

@@ -38,7 +38,9 @@ class BossNAS(DrivingSearcher):
     ``min_crop`` (least crop area of the views), ``rating_samples`` (fixed rating images, two views each; halves
     give the reproducibility gate), ``bn_batch`` (the recalibration batch), ``zero_init_residual`` (HyTra's
     ops; null: the supernet's default). Policy: ``strategy``/``prefixes``/``evolution`` (chained spaces),
-    ``population``/``population_seed`` (spaces with one path in every block: how many paths are rated).
+    ``population``/``population_seed``/``shared_prefix`` (spaces with one path in every block: how many paths
+    are rated; ``same``: each after itself in the earlier blocks, training draws random earlier paths;
+    ``greedy``: training and rating after the best-rated path of each earlier block, as the released code).
     Run: ``checkpoint_every``, ``log_every`` (steps), ``threads`` (torch threads; null: torch's default),
     ``device`` (torch device of the supernet, e.g. ``cuda``; checked before the run starts).
     """
@@ -49,6 +51,7 @@ class BossNAS(DrivingSearcher):
                  neck_hidden: int = 256, neck_dim: int = 64, prefix_grad: bool = True, min_crop: float = 0.08,
                  rating_samples: int = 128, bn_batch: int = 64, strategy: str = "greedy", prefixes: str = "greedy",
                  evolution: dict[str, Any] | None = None, population: int = 64, population_seed: int | None = None,
+                 shared_prefix: str = "same",
                  checkpoint_every: int = 50, log_every: int = 25, threads: int | None = 1,
                  zero_init_residual: bool | None = None, device: str = "cpu") -> None:
         if strategy not in STRATEGIES:
@@ -73,6 +76,8 @@ class BossNAS(DrivingSearcher):
             raise UserError(f"bossnas warmup must be a fraction in [0, 1), got {warmup!r}")
         if not 0.0 < float(min_crop) <= 1.0:
             raise UserError(f"bossnas min_crop must be in (0, 1], got {min_crop!r}")
+        if shared_prefix not in ("same", "greedy"):
+            raise UserError(f"bossnas shared_prefix must be same or greedy, got {shared_prefix!r}")
         if optimizer not in OPTIMIZERS:
             raise UserError(f"bossnas optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
         if not float(lars_eta) > 0 or not float(lr) > 0:
@@ -89,6 +94,7 @@ class BossNAS(DrivingSearcher):
                             base_momentum=float(base_momentum), neck_hidden=int(neck_hidden),
                             neck_dim=int(neck_dim), prefix_grad=bool(prefix_grad), min_crop=float(min_crop),
                             strategy=strategy, prefixes=prefixes, population_seed=population_seed,
+                            shared_prefix=shared_prefix,
                             threads=threads, zero_init_residual=zero_init_residual, device=str(device),
                             evolution={"population": 32, "generations": 20, "tournament": 4, "mutation_rate": 0.5,
                                        **evolution})
@@ -99,8 +105,10 @@ class BossNAS(DrivingSearcher):
         if space.name != "hytra" and (self.options["strategy"] != "greedy" or self.options["prefixes"] != "greedy"):
             raise UserError(f"bossnas strategy/prefixes apply to hytra; space {space.name!r} rates a population of "
                             "paths (searcher.population)")
-        if space.name == "hytra" and (self.options["population"] != 64 or self.options["population_seed"] is not None):
-            raise UserError("bossnas population/population_seed apply to spaces with one path in every block (nb201); "
+        if space.name == "hytra" and (self.options["population"] != 64 or self.options["population_seed"] is not None
+                                      or self.options["shared_prefix"] != "same"):
+            raise UserError("bossnas population/population_seed/shared_prefix apply to spaces with one path in every "
+                            "block (nb201); "
                             "hytra rates every candidate of a block")
         super().setup(space, seed, objective)
 
