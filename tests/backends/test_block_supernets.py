@@ -50,3 +50,17 @@ def test_an_nb201_path_runs_exactly_the_stand_alone_network(seed):
     x = torch.randn(2, 3, 32, 32)
     feats, level = net.run_prefix(x, [cell] * 3)
     assert level == 2 and tuple(feats.shape) == (2, 16, 8, 8)
+
+
+def test_nb201_fair_paths_use_every_op_of_every_edge_once_and_hytra_has_none():
+    space = SPACES.get("nb201")(channels=4, cells_per_stage=1)
+    net = block_supernet(space)
+    rng = random.Random(0)
+    draws = [net.fair_paths(1, 0, rng) for _ in range(3)]
+    for paths in draws:
+        assert len(paths) == 5 and len(set(paths)) == 5
+        for edge in range(6):
+            assert sorted(p[edge] for p in paths) == [0, 1, 2, 3, 4]
+    assert draws[0] != draws[1]
+    hytra = block_supernet(SPACES.get("hytra")(preset="cpu", widths=[16, 32, 64, 128], stem_width=8))
+    assert hytra.fair_paths(0, 0, rng) is None

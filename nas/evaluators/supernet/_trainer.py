@@ -104,9 +104,10 @@ class BlockwiseTrainer:
     # --- training ---------------------------------------------------------------------------------
     def train_block(self, block: int, sample_prefix: PrefixSampler,
                     candidates: Callable[[int], Sequence[BlockPath]],
-                    checkpoint: Callable[[], None] | None = None) -> dict[str, float]:
+                    checkpoint: Callable[[], None] | None = None, fair: bool = False) -> dict[str, float]:
         """Train block ``block`` from ``self.step`` to ``steps_per_block``; each step draws a prefix (start
-        level, earlier paths) and ``paths_per_step`` candidates of that start level. Returns the last gates."""
+        level, earlier paths) and ``paths_per_step`` candidates of that start level drawn uniformly, or with
+        ``fair`` the supernet's FairNAS-fair set (every choice of every position once). Returns the last gates."""
         cfg = self.cfg
         self.optimizer = make_optimizer(self.model, block, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.optimizer,
                                         cfg.lars_eta)
@@ -122,7 +123,8 @@ class BlockwiseTrainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = lr_at(cfg.lr, step, total, cfg.warmup)
             start, prefix = sample_prefix(self.rng)
-            paths = sample_paths(candidates(start), cfg.paths_per_step, self.rng)
+            paths = (self.model.online.fair_paths(block, start, self.rng) if fair
+                     else sample_paths(candidates(start), cfg.paths_per_step, self.rng))
             idx = torch.from_numpy(self.np_rng.choice(len(self.train_x), cfg.batch_size, replace=False))
             views_a, views_b = self.views.pairs(self.train_x[idx], len(paths))
             views_a, views_b = [v.to(self.device) for v in views_a], [v.to(self.device) for v in views_b]

@@ -107,6 +107,11 @@ class _Search:
                             "(set dataset.resolution or the space's input_shape)")
         self.net = probe
         self.shared = probe.shared_path
+        offers_fair = probe.fair_paths(0, probe.block_starts(0)[0], random.Random(0)) is not None
+        if options["path_sampling"] == "fair" and not offers_fair:
+            raise UserError(f"bossnas path_sampling=fair: the {space.name} supernet's paths cannot all be drawn "
+                            "fairly (use uniform)")
+        self.fair = options["path_sampling"] == "fair" or (options["path_sampling"] == "auto" and offers_fair)
         self.blocks = probe.blocks
         self.trainer = BlockwiseTrainer(lambda: block_supernet(space, **supernet_options), data,
                                         trainer_config(options), seed, self.run_dir, drive.log, probe.resample_necks)
@@ -181,8 +186,10 @@ class _Search:
             candidates = lambda s: by_start[s]  # noqa: E731
             entries = [(s, prefixes[s], p) for s in starts for p in by_start[s]]
             levels = ", ".join(f"{s} ({len(c)} paths)" for s, c in by_start.items())
-        log(f"bossnas block {block + 1}/{self.blocks}: {o['steps_per_block']} steps, start levels {levels}")
-        last = self.trainer.train_block(block, sample_prefix, candidates, self.save)
+        fair = self.fair
+        draw = "fair (every op of every position once per step)" if fair else f"{o['paths_per_step']} uniform paths"
+        log(f"bossnas block {block + 1}/{self.blocks}: {o['steps_per_block']} steps of {draw}, start levels {levels}")
+        last = self.trainer.train_block(block, sample_prefix, candidates, self.save, fair)
         began = time.perf_counter()
         table, gates = self.trainer.rate(block, entries, last.get("proj_batch_cos"))
         scores = self._keep(table)

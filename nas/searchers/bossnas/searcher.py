@@ -31,7 +31,9 @@ INTEGER_OPTIONS = {"steps_per_block": 1, "batch_size": 2, "paths_per_step": 1, "
 class BossNAS(DrivingSearcher):
     """Block-wise self-supervised supernet search (see the module docstring, ``docs/searchers/bossnas.md``).
 
-    Training (``nas.evaluators.supernet``): ``steps_per_block``, ``batch_size``, ``paths_per_step`` (4),
+    Training (``nas.evaluators.supernet``): ``steps_per_block``, ``batch_size``, ``path_sampling`` (``auto``:
+    FairNAS-fair sets where the supernet offers them, NB201, as the released NATS/MBConv configs; otherwise
+    ``paths_per_step`` uniform paths, HyTra, as released), ``paths_per_step`` (4, uniform sampling only),
     ``optimizer`` (``lars``: trust ratios on every tensor, ``lars_eta``; ``adamw``; ``sgd``), ``lr``,
     ``momentum``, ``weight_decay``, ``warmup`` (fraction of a block's steps, then cosine to 0), ``base_momentum``
     (EMA, 0.99 -> 1), ``neck_hidden``/``neck_dim``, ``prefix_grad`` (earlier blocks keep training, as released),
@@ -51,7 +53,7 @@ class BossNAS(DrivingSearcher):
                  neck_hidden: int = 256, neck_dim: int = 64, prefix_grad: bool = True, min_crop: float = 0.08,
                  rating_samples: int = 128, bn_batch: int = 64, strategy: str = "greedy", prefixes: str = "greedy",
                  evolution: dict[str, Any] | None = None, population: int = 64, population_seed: int | None = None,
-                 shared_prefix: str = "same",
+                 shared_prefix: str = "same", path_sampling: str = "auto",
                  checkpoint_every: int = 50, log_every: int = 25, threads: int | None = 1,
                  zero_init_residual: bool | None = None, device: str = "cpu") -> None:
         if strategy not in STRATEGIES:
@@ -76,6 +78,8 @@ class BossNAS(DrivingSearcher):
             raise UserError(f"bossnas warmup must be a fraction in [0, 1), got {warmup!r}")
         if not 0.0 < float(min_crop) <= 1.0:
             raise UserError(f"bossnas min_crop must be in (0, 1], got {min_crop!r}")
+        if path_sampling not in ("auto", "fair", "uniform"):
+            raise UserError(f"bossnas path_sampling must be auto, fair or uniform, got {path_sampling!r}")
         if shared_prefix not in ("same", "greedy"):
             raise UserError(f"bossnas shared_prefix must be same or greedy, got {shared_prefix!r}")
         if optimizer not in OPTIMIZERS:
@@ -94,7 +98,7 @@ class BossNAS(DrivingSearcher):
                             base_momentum=float(base_momentum), neck_hidden=int(neck_hidden),
                             neck_dim=int(neck_dim), prefix_grad=bool(prefix_grad), min_crop=float(min_crop),
                             strategy=strategy, prefixes=prefixes, population_seed=population_seed,
-                            shared_prefix=shared_prefix,
+                            shared_prefix=shared_prefix, path_sampling=path_sampling,
                             threads=threads, zero_init_residual=zero_init_residual, device=str(device),
                             evolution={"population": 32, "generations": 20, "tournament": 4, "mutation_rate": 0.5,
                                        **evolution})

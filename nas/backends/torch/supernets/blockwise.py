@@ -56,6 +56,11 @@ class BlockSupernet(nn.Module):
         """The modules a block path runs through (BN recalibration before rating it)."""
         raise NotImplementedError
 
+    def fair_paths(self, block: int, start: int, rng) -> list[Path] | None:
+        """FairNAS's strict fairness, where the space allows it: paths that use every choice of every position
+        exactly once (one path per choice); ``None`` where it does not (HyTra's paths are constrained)."""
+        return None
+
     def run_prefix(self, x: torch.Tensor, paths: Sequence[Path]) -> tuple[torch.Tensor, int]:
         """The stem and the given leading block paths; returns the features and the level they end at."""
         x, level = self.enter(x)

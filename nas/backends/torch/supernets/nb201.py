@@ -109,6 +109,11 @@ class NB201Supernet(BlockSupernet):
             raise ValueError(f"an NB201 architecture runs one cell in every stage, got {list(paths)}")
         return space.make(path_to_decisions(paths[0]))
 
+    def fair_paths(self, block: int, start: int, rng) -> list[Path]:
+        """Five cells that together use each op once on every edge (a random permutation per edge)."""
+        perms = [rng.sample(range(len(NB201_OPS)), len(NB201_OPS)) for _ in EDGES]
+        return [tuple(perm[i] for perm in perms) for i in range(len(NB201_OPS))]
+
     def block_starts(self, block: int) -> list[int]:
         return [max(block - 1, 0)]
 
