@@ -248,24 +248,28 @@ def test_tiny_search_end_to_end(tmp_path):
 
 
 
-@pytest.mark.parametrize("shared_prefix", ["same", "greedy"])
-def test_nb201_search_rates_one_population_in_every_block_and_finds_its_best_member(tmp_path, shared_prefix):
-    """NB201 (one cell in every stage): the same sampled cells are rated in each block (after themselves, or
-    after the best cells of the earlier blocks); the found cell has the least summed pooled score; gates go
-    to collapse.csv, bossnas.json and the report."""
+def _nb201_search(run_dir: Path, **changes):
     from nas.cli.config import compose
     from nas.evaluators.supernet.embeddings import EmbeddingTable
     from nas.runner.run import search
 
-    run_dir = tmp_path / "nb"
     options = {"steps_per_block": 3, "batch_size": 4, "rating_samples": 8, "bn_batch": 4, "neck_hidden": 16,
-               "neck_dim": 8, "log_every": 1, "population": 6, "population_seed": 3, "shared_prefix": shared_prefix}
+               "neck_dim": 8, "log_every": 1, "population": 6, "population_seed": 3, **changes}
     config = compose(["space=nb201", "searcher=bossnas", "evaluator=cost", f"run_dir={run_dir}",
                       "+space.macro.channels=4", "+space.macro.cells_per_stage=1", "+space.macro.input_shape=[1,16,16]",
                       "dataset.resolution=16", "budget.trials=2",
                       *[f"searcher.{k}={v}" for k, v in options.items()]])
     summary = search(config, progress=False)
-    tables = [EmbeddingTable.load(run_dir / f"ratings_block{k}.npz") for k in range(3)]
+    return summary, [EmbeddingTable.load(run_dir / f"ratings_block{k}.npz") for k in range(3)]
+
+
+def test_nb201_search_rates_one_population_in_every_block_and_finds_its_best_member(tmp_path):
+    """NB201 (one cell in every stage): the same sampled cells are rated in each block; the found cell has the
+    least summed pooled score; gates go to collapse.csv, bossnas.json and the report. ``shared_prefix=greedy``
+    changes what blocks 2-3 are trained and rated after (not block 1), ``path_sampling=uniform`` what every
+    block is trained on."""
+    run_dir = tmp_path / "nb"
+    summary, tables = _nb201_search(run_dir)
     cells = [path for _, path in tables[0].entries]
     assert len(cells) == 6 and all([p for _, p in t.entries] == cells for t in tables)
     assert [t.entries[0][0] for t in tables] == [0, 0, 1]  # block k starts where block k - 1 ends
@@ -283,6 +287,23 @@ def test_nb201_search_rates_one_population_in_every_block_and_finds_its_best_mem
     again = random.Random("bossnas-population/3").sample(
         [tuple(c) for c in itertools.product(range(5), repeat=6)], 6)
     assert cells == again
+    _, greedy = _nb201_search(tmp_path / "greedy", shared_prefix="greedy")
+    np.testing.assert_allclose(greedy[0].pred1, tables[0].pred1, atol=1e-6)
+    assert not np.allclose(greedy[1].pred1, tables[1].pred1, atol=1e-4)
+    _, uniform = _nb201_search(tmp_path / "uniform", path_sampling="uniform")
+    assert not np.allclose(uniform[0].pred1, tables[0].pred1, atol=1e-4)
+
+
+def test_fair_sampling_is_refused_where_the_supernet_has_none(tmp_path):
+    from nas.searchers.bossnas import _search
+    from nas.spaces.hytra.space import HyTraSpace
+
+    space = HyTraSpace(preset="cpu", input_shape=[1, 32, 32], **TINY_MACRO)
+    with pytest.raises(UserError, match="path_sampling=fair"):
+        _search._Search(space, 0, _options(path_sampling="fair"), _drive(tmp_path, []))
+    nb201 = SPACES.get("nb201")(channels=4, cells_per_stage=1, input_shape=[1, 32, 32])
+    with pytest.raises(UserError, match="paths_per_step applies to uniform"):
+        _search._Search(nb201, 0, _options(paths_per_step=2), _drive(tmp_path, []))
 
 
 def test_device_option_reaches_the_trainer_and_an_absent_device_is_a_user_error(tmp_path):

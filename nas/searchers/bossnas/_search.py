@@ -112,6 +112,9 @@ class _Search:
             raise UserError(f"bossnas path_sampling=fair: the {space.name} supernet's paths cannot all be drawn "
                             "fairly (use uniform)")
         self.fair = options["path_sampling"] == "fair" or (options["path_sampling"] == "auto" and offers_fair)
+        if self.fair and options["paths_per_step"] != 4:  # 4 = the default, used by uniform sampling only
+            raise UserError("bossnas paths_per_step applies to uniform sampling; fair sampling draws one path per "
+                            f"choice of each position on {space.name} (set searcher.path_sampling=uniform)")
         self.blocks = probe.blocks
         self.trainer = BlockwiseTrainer(lambda: block_supernet(space, **supernet_options), data,
                                         trainer_config(options), seed, self.run_dir, drive.log, probe.resample_necks)
