@@ -161,16 +161,6 @@ def test_gates_pass_for_image_dependent_predictions_and_fail_for_collapsed_ones(
     assert any("tied" in f for f in gate_failures(0, tied))
 
 
-def test_collapse_measures_how_alike_the_predictions_of_an_entry_are():
-    rng = np.random.default_rng(0)
-    unit = lambda a: a / np.linalg.norm(a, axis=-1, keepdims=True)  # noqa: E731
-    spread = unit(rng.standard_normal((3, 16, 8)))
-    same = np.repeat(unit(rng.standard_normal((3, 1, 8))), 16, axis=1)
-    targets = rng.standard_normal((3, 16, 8))
-    assert _table(same, targets).collapse() == pytest.approx(1.0)
-    assert _table(spread, targets).collapse() < 0.6
-
-
 def test_pooled_scores_are_distances_to_the_center_of_all_entries():
     rng = np.random.default_rng(5)
     unit = lambda a: a / np.linalg.norm(a, axis=-1, keepdims=True)  # noqa: E731

@@ -26,7 +26,6 @@ def center_distance(pred1: np.ndarray, pred2: np.ndarray, center1: np.ndarray, c
     return float(-2.0 * (pred1 * _unit(center2)).sum(-1).mean() - 2.0 * (pred2 * _unit(center1)).sum(-1).mean())
 
 
-COLLAPSED = 0.999  # EmbeddingTable.collapse() above this: the predictions no longer depend on the image
 PRED_COS_MAX = 0.9  # gate: the predictions' batch cosine at rating time stays below this
 REPRO_MIN = 0.7  # gate: ratings on two disjoint halves of the rating images agree at least this much (Spearman)
 SPREAD_MIN = 1e-3  # gate: the scores of a block's candidates are not tied
@@ -59,17 +58,6 @@ class EmbeddingTable:
         i = self.index[entry]
         rows = np.asarray(rows)
         return center_distance(self.pred1[i], self.pred2[i], self.target1[rows].mean(0), self.target2[rows].mean(0))
-
-    def collapse(self) -> float:
-        """Mean cosine of each online prediction to the mean prediction of its own entry over the rating images.
-
-        Near 1 the predictor answers every image alike (BYOL's collapse): every entry then sits at the same
-        distance to the center and the ratings carry no signal (see ``COLLAPSED``).
-        """
-        pred = np.concatenate([self.pred1, self.pred2], axis=1)
-        center = pred.mean(1, keepdims=True)
-        center = center / np.maximum(np.linalg.norm(center, axis=-1, keepdims=True), 1e-12)
-        return float((pred * center).sum(-1).mean())
 
     def save(self, path) -> None:
         """Write the table as ``.npz`` (entries as start level and tokens)."""

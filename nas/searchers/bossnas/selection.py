@@ -30,11 +30,11 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from nas.evaluators.supernet.embeddings import COLLAPSED, EmbeddingTable, center_distance
+from nas.evaluators.supernet.embeddings import EmbeddingTable, center_distance
 
 Path = tuple[int, ...]
 Entry = tuple[int, Path]  # (level the block starts at, the block's tokens)
-__all__ = ["COLLAPSED", "EmbeddingTable", "block_scores", "dynamic_program", "evolve", "greedy", "ranked"]
+__all__ = ["EmbeddingTable", "block_scores", "dynamic_program", "evolve", "greedy", "ranked"]
 EndLevel = Callable[[Path], int]
 
 
