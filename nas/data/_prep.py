@@ -136,7 +136,9 @@ def assemble(name: str, train_x: np.ndarray, train_y: np.ndarray, test_x: np.nda
     """Carve a stratified validation split from the training pool, resize, normalise, wrap.
 
     ``*_x`` are float32 NCHW in [0, 1] and are normalised in place (the caller hands over
-    arrays it owns). The train split is shuffled (seeded); valid and test keep file order.
+    arrays it owns). The train and validation splits are shuffled (seeded): files stored class by class
+    (a JPEG tree) would otherwise give a validation split in class order, and whoever takes its first images
+    (BossNAS rates candidates on them) would see a few classes only. The test split keeps file order.
     The per-channel mean/std come from the train split only.
     """
     rng = rng_for(seed, VALID_SALT)
@@ -144,6 +146,7 @@ def assemble(name: str, train_x: np.ndarray, train_y: np.ndarray, test_x: np.nda
     keep = np.ones(len(train_y), dtype=bool)
     keep[valid_idx] = False
     train_idx = rng.permutation(np.flatnonzero(keep))
+    valid_idx = rng.permutation(valid_idx)
     splits = [train_x[train_idx], train_x[valid_idx], test_x]
     if resolution is not None:
         splits = [resize(x, resolution) for x in splits]

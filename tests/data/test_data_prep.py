@@ -59,3 +59,18 @@ def test_resize_keeps_constant_images_and_shapes() -> None:
 def test_check_int_rejects(value: object) -> None:
     with pytest.raises(UserError, match="limit_train"):
         check_int("toy", "limit_train", value, 1)
+
+
+def test_validation_split_of_class_sorted_files_is_shuffled() -> None:
+    """Files stored class by class (a JPEG tree) must not give a validation split in class order: BossNAS rates
+    on the first validation images, and its two halves must hold the same classes."""
+    y = np.repeat(np.arange(10), 100)
+    x = np.zeros((1000, 1, 2, 2), np.float32)
+    ds = assemble("sorted", x.copy(), y, x[:10].copy(), y[:10], num_classes=10, valid_fraction=0.2, seed=0,
+                  resolution=None)
+    halves = ds.valid_y[:100], ds.valid_y[100:]
+    assert all(len(np.unique(h)) == 10 for h in halves)
+    assert len(np.unique(ds.train_y[:50])) >= 8
+    again = assemble("sorted", x.copy(), y, x[:10].copy(), y[:10], num_classes=10, valid_fraction=0.2, seed=0,
+                     resolution=None)
+    np.testing.assert_array_equal(ds.valid_y, again.valid_y)
