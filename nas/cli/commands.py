@@ -113,6 +113,13 @@ def cmd_train(args: Sequence[str], options: dict[str, str]) -> int:
     from nas.training.run import resume_training, train_genotype
     from nas.training.sources import resolve_source
 
+    if "threads" in options:
+        import torch
+
+        threads = options.pop("threads")
+        if not threads.isdigit() or int(threads) < 1:
+            raise UserError(f"threads must be a positive integer, got {threads!r}")
+        torch.set_num_threads(int(threads))
     if "resume" in options:
         others = sorted(set(options) - {"resume"})
         if args or others:
