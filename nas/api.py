@@ -120,19 +120,21 @@ def create_model(name_or_arch: Genotype | str | Path | dict | None = None, num_c
         from nas.export import load_flax
 
         return load_flax(run)
+    task = None
     if run is not None:
         source = resolve_source(str(run))
-        genotype, weights = source.genotype, source.weights
+        genotype, weights, task = source.genotype, source.weights, source.task
     else:
         genotype, weights = _resolve(name_or_arch), None
     if pretrained is not None:
         weights = Path(pretrained)
     genotype = adapt_to_data(genotype, input_shape, num_classes)
     from nas.backends.torch import build as build_torch
+    from nas.export.exporters import task_arch
     from nas.spaces.resolve import space_of
     from nas.training.weights import load_weights
 
-    arch = space_of(genotype).decode(genotype)
+    arch = task_arch(space_of(genotype).decode(genotype), task)
     model = build_torch(arch, seed=seed)
     if weights is not None:
         load_weights(model, weights)

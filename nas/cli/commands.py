@@ -93,8 +93,12 @@ def cmd_export(args: Sequence[str], options: dict[str, str]) -> int:
         print(f"warning: {source.label} has no trained weights; exporting a fresh initialisation (seed={seed}). "
               f"Train it with `nas train {source.label} out=<dir>` and export that directory, or pass "
               "weights=<model.safetensors>", file=sys.stderr)
+    task = options.get("task") or source.task
+    if source.task and options.get("task") not in (None, source.task):
+        raise UserError(f"{source.label} was trained for task={source.task}; it has no weights for "
+                        f"task={options['task']}")
     out, model = export_model(source.genotype, fmt, options.get("out") or source.export_dir, weights=weights,
-                              seed=seed, task=options.get("task"))
+                              seed=seed, task=task)
     for name, value in model.checks.items():
         print(f"check: {name} = {value:.2e}" + ("" if value <= 1e-4 else "  (above 1e-4)"))
     print(f"outputs: {', '.join(model.heads)}; weights: {'trained (' + str(weights) + ')' if weights else 'untrained'}")
@@ -103,7 +107,8 @@ def cmd_export(args: Sequence[str], options: dict[str, str]) -> int:
 
 
 TRAIN_USAGE = ("usage: nas train <run_dir|arch.json|published-name> [recipe=cpu] [recipe.<field>=..] [out=<dir>] "
-               "[dataset=digits] [dataset.<key>=..] [backend=torch|jax] [device=cpu|cuda] [seed=0] [trial=<id>]; "
+               "[dataset=digits] [dataset.<key>=..] [backend=torch|jax] [device=cpu|cuda] [seed=0] [trial=<id>] "
+               "[task=<head>]; "
                "nas train resume=<train_dir>")
 LEGACY_RECIPE_KEYS = ("epochs", "batch_size", "lr")
 
@@ -141,7 +146,7 @@ def cmd_train(args: Sequence[str], options: dict[str, str]) -> int:
         print(describe(recipe), flush=True)
         trained = train_genotype(source.genotype, recipe, dataset, backend=options.get("backend", "torch"),
                                  device=options.get("device"), seed=int(options.get("seed", 0)),
-                                 out=options.get("out"), source=source.label)
+                                 out=options.get("out"), source=source.label, task=options.get("task"))
     from nas.spaces.resolve import space_of
 
     print(f"trained {space_of(trained.genotype).describe(trained.genotype)}")

@@ -24,7 +24,7 @@ commands:
 
 
 TRAIN_KEYS = {"arch", "trial", "recipe", "out", "resume", "dataset", "backend", "device", "seed", "epochs",
-              "batch_size", "lr", "threads", "recipe.*", "dataset.*"}
+              "batch_size", "lr", "threads", "task", "recipe.*", "dataset.*"}
 
 
 def _pairs(args: Sequence[str], allowed: set[str], command: str) -> dict[str, str]:

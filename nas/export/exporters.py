@@ -68,6 +68,31 @@ def prune_outputs(arch: ArchSpec, heads: Sequence[str]) -> ArchSpec:
     return ArchSpec(tuple(n for n in arch.nodes if n.name in needed), arch.inputs, outputs)
 
 
+def task_arch(arch: ArchSpec, task: str | None) -> ArchSpec:
+    """The network trained for ``task``: its heads plus the auxiliary ones (the whole network without a task).
+    A network with several task heads needs one: ``nas train`` trains a single classifier."""
+    if task is None:
+        return arch
+    heads = inference_heads(arch, task) + [h for h, _ in arch.outputs if is_aux_head(h)]
+    return prune_outputs(arch, heads)
+
+
+def single_task(arch: ArchSpec, task: str | None) -> ArchSpec:
+    """The network ``nas train`` trains: one classification head (``task=`` picks it among several)."""
+    heads = [h for h, _ in arch.outputs if not is_aux_head(h)]
+    if task is None and len(heads) > 1:
+        groups = sorted({h.split(".")[0] for h in heads})
+        raise UserError(f"this network has several task heads ({', '.join(groups)}); nas train trains one "
+                        "classifier: pass task=<head>, e.g. task=logits")
+    pruned = task_arch(arch, task)
+    main = [h for h, _ in pruned.outputs if not is_aux_head(h)]
+    shapes = pruned.output_shapes
+    if len(main) != 1 or len(shapes[main[0]]) != 1:
+        raise UserError(f"task={task}: nas train trains classifiers (one head of shape [classes]); "
+                        + ", ".join(f"{h} gives {list(shapes[h])}" for h in main))
+    return pruned
+
+
 @dataclass
 class InferenceModel:
     """A torch network ready to export: eval mode, outputs as a tuple in ``heads`` order."""
@@ -91,7 +116,7 @@ def inference_model(genotype: Genotype, weights: Path | None = None, seed: int =
 
     arch = space_of(genotype).decode(genotype)
     heads = inference_heads(arch, task)
-    full = build(arch, seed=seed)
+    full = build(task_arch(arch, task), seed=seed)
     if weights is not None:
         load_weights(full, weights)
     pruned = prune_outputs(arch, heads)

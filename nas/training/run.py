@@ -14,6 +14,7 @@ from typing import Any
 
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
+from nas.export.exporters import single_task
 
 BACKENDS = ("torch", "jax")
 
@@ -55,8 +56,9 @@ def _card(genotype: Genotype) -> dict[str, Any]:
 
 def train_genotype(genotype: Genotype, recipe: dict[str, Any], dataset: dict[str, Any], backend: str = "torch",
                    device: str | None = None, seed: int = 0, out: str | Path | None = None,
-                   progress: bool = True, source: str | None = None) -> Trained:
-    """Train ``genotype`` (adapted to the dataset's input shape and classes) under ``recipe``."""
+                   progress: bool = True, source: str | None = None, task: str | None = None) -> Trained:
+    """Train ``genotype`` (adapted to the dataset's input shape and classes) under ``recipe``; ``task`` picks
+    the classification head of a multitask network."""
     from nas.data.base import load_dataset
     from nas.spaces.resolve import space_of
     from nas.training.directory import TrainDir
@@ -69,14 +71,14 @@ def train_genotype(genotype: Genotype, recipe: dict[str, Any], dataset: dict[str
     options = dict(dataset)
     data = load_dataset(options.pop("name"), **options)
     genotype = adapt_to_data(genotype, data.input_shape, data.num_classes)
-    arch = space_of(genotype).decode(genotype)
+    arch = single_task(space_of(genotype).decode(genotype), task)
     if tuple(arch.input_shape) != tuple(data.input_shape):
         raise UserError(f"the architecture takes input {list(arch.input_shape)}, the dataset gives "
                         f"{list(data.input_shape)}; train on a matching dataset (or dataset.resolution=)")
     if device:
         _check_device(backend, device)
     settings = {"recipe": recipe, "dataset": dict(dataset), "backend": backend, "device": device, "seed": seed,
-                "source": source}
+                "source": source, "task": task}
     train_dir = TrainDir.create(out, _card(genotype), settings) if out is not None else None
     return _run(genotype, arch, data, config, backend, device, train_dir, progress)
 
@@ -94,9 +96,9 @@ def resume_training(path: str | Path, progress: bool = True) -> Trained:
         raise UserError(f"{path} was trained with backend={settings['backend']}; resume= continues torch runs only")
     genotype = train_dir.genotype
     config = train_config(settings["recipe"], int(settings.get("seed", 0)))
+    arch = single_task(space_of(genotype).decode(genotype), settings.get("task"))
     options = dict(settings["dataset"])
     data = load_dataset(options.pop("name"), **options)
-    arch = space_of(genotype).decode(genotype)
     done = len(train_dir.metrics())
     if progress:
         print(f"resuming {path} after epoch {done} of {config.epochs}", flush=True)

@@ -19,6 +19,7 @@ class Source:
     weights: Path | None
     label: str
     export_dir: Path
+    task: str | None = None  # the head a training directory's weights were trained for
 
 
 def published_name(name: str) -> str | None:
@@ -59,7 +60,7 @@ def resolve_source(source: str, trial: str | None = None) -> Source:
                 raise UserError("trial= picks a trial of a search run directory, not of a training directory")
             train_dir = TrainDir.open(path)
             weights = train_dir.weights if train_dir.weights.exists() else None
-            return Source(train_dir.genotype, weights, str(path), path / "export")
+            return Source(train_dir.genotype, weights, str(path), path / "export", train_dir.settings.get("task"))
         if (path / "trials.jsonl").exists():
             return Source(_from_run_dir(path, trial), None, str(path), path / "export")
         raise UserError(f"not a run or training directory (no trials.jsonl, no arch.json): {path}")

@@ -142,3 +142,34 @@ def test_create_model_and_list_models(tmp_path) -> None:
         assert torch.equal(model(x), again(x))
     with pytest.raises(nas.UserError, match="exactly one"):
         nas.create_model()
+
+
+def test_a_multitask_network_trains_and_exports_one_task(tmp_path, capsys) -> None:
+    genotype = nas.space("fbnetv5", preset="cpu").sample(seed=0)
+    arch = tmp_path / "fbnetv5.json"
+    arch.write_text(json.dumps(genotype.to_json()))
+    out = tmp_path / "cls"
+    common = ["recipe.epochs=1", "recipe.max_steps_per_epoch=2", "dataset.resolution=32"]
+    assert main(["train", str(arch), f"out={out}", *common]) == 2
+    err = capsys.readouterr().err
+    assert "several task heads (det, logits, seg); nas train trains one classifier: pass task=<head>" in err
+    assert not out.exists()
+    assert main(["train", str(arch), f"out={out}", "task=seg", *common]) == 2
+    assert "task=seg: nas train trains classifiers (one head of shape [classes]); seg gives [10, 16, 16]" in \
+        capsys.readouterr().err
+    assert main(["train", str(arch), f"out={out}", "task=logits", *common]) == 0
+    capsys.readouterr()
+    assert main(["export", str(out), "format=pt2", f"out={tmp_path / 'cls.pt2'}"]) == 0
+    assert "outputs: logits; weights: trained" in capsys.readouterr().out
+    program = torch.export.load(str(tmp_path / "cls.pt2")).module()
+    x = torch.from_numpy(_images_at(32))
+    with torch.no_grad():
+        assert torch.allclose(program(x), nas.create_model(run=out)(x), atol=1e-5)
+    assert main(["export", str(out), "format=pt2", "task=seg"]) == 2
+    assert "was trained for task=logits; it has no weights for task=seg" in capsys.readouterr().err
+
+
+def _images_at(resolution: int) -> np.ndarray:
+    from nas.data.base import load_dataset
+
+    return load_dataset("digits", resolution=resolution).test_x[:4]
