@@ -2,16 +2,19 @@
 
 One NB201 candidate, the same data (digits upsampled to 32x32), the same batch size and steps.
 Printed: steps/s of each, measured alternately over several rounds (medians), and the ratios
-ours/hand-written (goal >= 0.95) and jax/torch.
+ours/hand-written (goal >= 0.95), jax/torch, and augmented/plain: the CIFAR recipes' kornia batch
+augmentation (pad-4 crop, flip, cutout 16) on vs off, whose cost must stay <= 15% of a step.
 
-    python benchmarks/train_throughput.py --rounds 3 --steps 40
+    python benchmarks/train_throughput.py --rounds 3 --steps 40 --json runs/train_throughput.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -19,7 +22,7 @@ from torch import nn
 
 import nas
 from nas.backends import get_backend
-from nas.backends.training import TrainConfig
+from nas.backends.training import Augment, TrainConfig
 from nas.data import load_dataset
 
 CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
@@ -47,10 +50,14 @@ def hand_written(arch, data, steps: int, batch: int, seed: int) -> float:
     return steps / (time.perf_counter() - start)
 
 
-def ours(backend: str, arch, data, steps: int, batch: int, seed: int) -> float:
+CIFAR_AUGMENT = Augment(crop_padding=4, flip=True, cutout=16)
+
+
+def ours(backend: str, arch, data, steps: int, batch: int, seed: int, augment: Augment | None = None) -> float:
     """The train evaluator's loop for exactly ``steps`` steps (one epoch capped at ``steps``)."""
     train = get_backend(backend).train
-    config = TrainConfig(epochs=1, batch_size=batch, lr=0.05, seed=seed, max_steps_per_epoch=steps)
+    config = TrainConfig(epochs=1, batch_size=batch, lr=0.05, seed=seed, max_steps_per_epoch=steps,
+                         augment=augment or Augment())
     return train(arch, data, config)["steps_per_second"]
 
 
@@ -60,6 +67,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--no-jax", action="store_true")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     args = parser.parse_args()
     data = load_dataset("digits", resolution=32)
     space = nas.space("nb201", num_classes=10, input_shape=list(data.input_shape))
@@ -70,19 +78,33 @@ def main() -> None:
     hand_written(arch, data, 5, args.batch, 0)
     if not args.no_jax:
         ours("jax", arch, data, args.steps, args.batch, 0)  # compile once
-    rows: dict[str, list[float]] = {"hand-written torch": [], "nas train (torch)": [], "nas train (jax)": []}
+    rows: dict[str, list[float]] = {"hand-written torch": [], "nas train (torch)": [],
+                                    "nas train (torch, augmented)": [], "nas train (jax)": []}
     for r in range(args.rounds):
         rows["hand-written torch"].append(hand_written(arch, data, args.steps, args.batch, r))
         rows["nas train (torch)"].append(ours("torch", arch, data, args.steps, args.batch, r))
+        rows["nas train (torch, augmented)"].append(ours("torch", arch, data, args.steps, args.batch, r,
+                                                         CIFAR_AUGMENT))
         if not args.no_jax:
             rows["nas train (jax)"].append(ours("jax", arch, data, args.steps, args.batch, r))
     med = {k: statistics.median(v) for k, v in rows.items() if v}
     for name, value in med.items():
-        print(f"{name:<22} {value:8.2f} steps/s   (rounds: {', '.join(f'{v:.2f}' for v in rows[name])})")
-    ratio = med["nas train (torch)"] / med["hand-written torch"]
-    print(f"ratio ours/hand-written (torch): {ratio:.3f} (goal >= 0.95)")
+        print(f"{name:<30} {value:8.2f} steps/s   (rounds: {', '.join(f'{v:.2f}' for v in rows[name])})")
+    figures = {"steps_per_second": med, "ours_over_hand_written": med["nas train (torch)"] / med["hand-written torch"]}
+    print(f"ratio ours/hand-written (torch): {figures['ours_over_hand_written']:.3f} (goal >= 0.95)")
+    paired = [a / b for a, b in zip(rows["nas train (torch, augmented)"], rows["nas train (torch)"])]
+    figures["augmented_over_plain"] = statistics.median(paired)
+    figures["augmentation_cost"] = 1.0 - figures["augmented_over_plain"]
+    print(f"ratio augmented/plain (torch):   {figures['augmented_over_plain']:.3f} per round, median: "
+          f"augmentation costs {100 * figures['augmentation_cost']:.1f}% of a step (goal <= 15%)")
     if "nas train (jax)" in med:
-        print(f"ratio jax/torch (nas train):     {med['nas train (jax)'] / med['nas train (torch)']:.3f}")
+        figures["jax_over_torch"] = med["nas train (jax)"] / med["nas train (torch)"]
+        print(f"ratio jax/torch (nas train):     {figures['jax_over_torch']:.3f}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({**figures, "rounds": rows, "batch": args.batch, "steps": args.steps},
+                                        indent=2) + "\n")
+        print(f"-> {args.json}")
 
 
 if __name__ == "__main__":

@@ -7,16 +7,17 @@ The public API is small and imports no torch, jax or ray until a function needs 
     model = nas.build(g, backend="torch")     # or "jax": an nnx.Module
     nas.cost(g)                               # {"params": ..., "macs": ...}
     nas.search(space="nb201", searcher="evolution", evaluator="train")
+    model = nas.create_model("nasnet_a_mobile", num_classes=10)   # or run="<training dir>"
 """
 
 from __future__ import annotations
 
-from nas.api import build, cost, load, published, search, space, spaces
+from nas.api import build, cost, create_model, list_models, load, published, search, space, spaces
 from nas.core import ArchSpec, Genotype, GenotypeError, Result, SearchSpace, TrialState, UserError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ArchSpec", "Genotype", "GenotypeError", "Result", "SearchSpace", "TrialState", "UserError", "build", "cost",
-    "load", "published", "search", "space", "spaces",
+    "create_model", "list_models", "load", "published", "search", "space", "spaces",
 ]

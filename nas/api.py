@@ -1,4 +1,5 @@
-"""The short Python API: ``nas.space``, ``nas.build``, ``nas.cost``, ``nas.load``, ``nas.search``."""
+"""The short Python API: ``nas.space``, ``nas.build``, ``nas.cost``, ``nas.load``, ``nas.search``,
+``nas.create_model``, ``nas.list_models``."""
 
 from __future__ import annotations
 
@@ -39,8 +40,10 @@ def load(path_or_name: str | Path) -> Genotype:
     """A genotype from a JSON file (a genotype, ``best.json`` or a journal line) or a published name."""
     path = Path(path_or_name)
     if not path.exists():
-        if str(path_or_name) in PUBLISHED:
-            return published(str(path_or_name))
+        name = str(path_or_name)
+        for candidate in (name, name.replace("_", "-")):
+            if candidate in PUBLISHED:
+                return published(candidate)
         raise UserError(f"no such file or published architecture: {path_or_name}")
     try:
         data = json.loads(path.read_text())
@@ -87,3 +90,60 @@ def search(space: str = "nb201", searcher: str = "evolution", evaluator: str = "
     items = [f"space={space}", f"searcher={searcher}", f"evaluator={evaluator}"]
     items += [f"{key.replace('__', '.')}={value}" for key, value in overrides.items()]
     return run_search(compose(items), progress=progress)
+
+
+def list_models(pattern: str | None = None) -> list[str]:
+    """Published architectures ``create_model`` builds by name (``fnmatch`` ``pattern``, e.g. ``"resnet-rs*"``)."""
+    from fnmatch import fnmatch
+
+    return [n for n in PUBLISHED.names() if pattern is None or fnmatch(n, pattern)]
+
+
+def create_model(name_or_arch: Genotype | str | Path | dict | None = None, num_classes: int | None = None,
+                 pretrained: str | Path | None = None, backend: str = "torch", run: str | Path | None = None,
+                 input_shape: tuple[int, int, int] | None = None, seed: int = 0) -> Any:
+    """A ready network, timm-style: a published name (``"nasnet_a_mobile"``), an arch JSON or a genotype, or
+    ``run=`` a training directory (its trained weights), a search run directory (its best architecture) or a
+    ``format=flax`` export folder.
+
+    ``num_classes``/``input_shape`` adapt the classifier and input where the space allows; ``pretrained`` is
+    a ``model.safetensors`` checked tensor by tensor against the architecture. ``backend="jax"`` gives a Flax
+    NNX network holding the same weights. Returns the network in eval mode.
+    """
+    from nas.training.sources import adapt_to_data, resolve_source
+
+    if (name_or_arch is None) == (run is None):
+        raise UserError("create_model takes an architecture or run=<directory>, exactly one of them")
+    if run is not None and Path(run, "variables.msgpack").is_file():
+        if backend != "jax" or pretrained is not None or num_classes or input_shape:
+            raise UserError(f"{run} is a flax export: load it with backend='jax' and no other options")
+        from nas.export import load_flax
+
+        return load_flax(run)
+    task = None
+    if run is not None:
+        source = resolve_source(str(run))
+        genotype, weights, task = source.genotype, source.weights, source.task
+    else:
+        genotype, weights = _resolve(name_or_arch), None
+    if pretrained is not None:
+        weights = Path(pretrained)
+    genotype = adapt_to_data(genotype, input_shape, num_classes)
+    from nas.backends.torch import build as build_torch
+    from nas.export.exporters import task_arch
+    from nas.spaces.resolve import space_of
+    from nas.training.weights import load_weights
+
+    arch = task_arch(space_of(genotype).decode(genotype), task)
+    model = build_torch(arch, seed=seed)
+    if weights is not None:
+        load_weights(model, weights)
+    if backend == "torch":
+        return model.eval()
+    if backend != "jax":
+        raise UserError(f"unknown backend {backend!r}; valid choices: torch, jax")
+    from nas.training.convert import jax_from_torch
+
+    network = jax_from_torch(model, arch)
+    network.eval()
+    return network

@@ -1,9 +1,11 @@
-"""What every backend's training loop takes and reports (framework-free)."""
+"""What every backend's training loop takes and reports (framework-free): the recipe and its schedules."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -12,10 +14,39 @@ from nas.core.cost import MAIN_HEAD  # noqa: F401  (re-exported: the train loops
 # Called after each epoch with (epoch, metrics); returning True asks the loop to stop (pruned).
 Reporter = Callable[[int, dict[str, float]], bool]
 
+OPTIMIZERS = ("sgd", "adamw", "adadelta")
+SCHEDULES = ("cosine", "step", "constant")
+
+
+@dataclass(frozen=True)
+class Augment:
+    """Batch data augmentation of a recipe (applied by the backend on the training device).
+
+    ``crop_padding``: random crop of the input size after zero-padding every side by this many pixels;
+    ``flip``: horizontal flip with p=0.5; ``cutout``: side in pixels of one zeroed square per image (DeVries &
+    Taylor), 0 = off; ``erasing``: random-erasing probability (Zhong et al.), 0 = off; ``color_jitter``:
+    brightness/contrast/saturation strength, 0 = off; ``randaugment_layers``/``randaugment_magnitude``:
+    RandAugment (Cubuk et al.) with that many ops per image at that magnitude (0-30 scale), 0 = off.
+    """
+
+    crop_padding: int = 0
+    flip: bool = False
+    cutout: int = 0
+    erasing: float = 0.0
+    color_jitter: float = 0.0
+    randaugment_layers: int = 0
+    randaugment_magnitude: int = 10
+
+    @property
+    def active(self) -> bool:
+        return bool(self.crop_padding or self.flip or self.cutout or self.erasing or self.color_jitter
+                    or self.randaugment_layers)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Proxy-training recipe: SGD with Nesterov momentum and a cosine schedule (NB201's recipe)."""
+    """A training recipe. The defaults are the proxy recipe of the ``train`` evaluator: SGD with Nesterov
+    momentum and a per-step cosine schedule (NB201's recipe), no augmentation."""
 
     epochs: int = 3
     batch_size: int = 128
@@ -27,7 +58,24 @@ class TrainConfig:
     max_steps_per_epoch: int | None = None
     eval_batch_size: int = 512
     aux_weight: float = 0.4  # weight of auxiliary heads' losses (NASNet's 0.4); "logits" is the main head
+    optimizer: str = "sgd"  # sgd | adamw | adadelta
+    schedule: str = "cosine"  # cosine | step | constant, per step
+    warmup_epochs: float = 0.0  # linear warm-up from 0 over this many epochs
+    min_lr: float = 0.0  # the cosine schedule's floor
+    milestones: tuple[int, ...] = ()  # step schedule: epochs after which the rate is multiplied by ``gamma``
+    gamma: float = 0.1
+    label_smoothing: float = 0.0
+    grad_clip: float | None = None  # clip the global gradient norm to this
+    augment: Augment = field(default_factory=Augment)
 
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer {self.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
+        if isinstance(self.augment, dict):
+            object.__setattr__(self, "augment", Augment(**self.augment))
+        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
 
 
 class Pruned(Exception):
@@ -39,6 +87,16 @@ class Pruned(Exception):
         self.metrics = metrics
 
 
+class Checkpointer(Protocol):
+    """Where a training loop keeps its state between epochs (a training directory, ``nas.training``)."""
+
+    def restore(self) -> dict[str, Any] | None:
+        """The loop state saved after the last finished epoch, or None to start from scratch."""
+
+    def save(self, epoch: int, state: dict[str, Any], metrics: dict[str, float]) -> None:
+        """Keep ``state`` (everything the loop needs to continue) and this epoch's ``metrics``."""
+
+
 def epoch_batches(n: int, batch_size: int, rng: np.random.Generator, limit: int | None) -> list[np.ndarray]:
     """Shuffled index batches of one epoch (the last partial batch is dropped, as BN prefers)."""
     order = rng.permutation(n)
@@ -48,6 +106,27 @@ def epoch_batches(n: int, batch_size: int, rng: np.random.Generator, limit: int 
     return [order[i * batch_size:(i + 1) * batch_size] for i in range(count)]
 
 
+def steps_per_epoch(n: int, config: TrainConfig) -> int:
+    """Optimiser steps in one epoch of ``n`` training images under ``config``."""
+    count = max(1, n // config.batch_size)
+    return count if config.max_steps_per_epoch is None else min(count, config.max_steps_per_epoch)
+
+
 def cosine_lr(base: float, step: int, total: int) -> float:
     """Cosine decay from ``base`` to 0 over ``total`` steps."""
     return 0.5 * base * (1.0 + np.cos(np.pi * min(step, total) / max(total, 1)))
+
+
+def learning_rate(config: TrainConfig, step: int, per_epoch: int) -> float:
+    """The recipe's learning rate at optimiser step ``step`` (linear warm-up, then the schedule)."""
+    total = per_epoch * config.epochs
+    warmup = int(round(config.warmup_epochs * per_epoch))
+    if step < warmup:
+        return config.lr * (step + 1) / warmup
+    if config.schedule == "constant":
+        return config.lr
+    if config.schedule == "step":
+        epoch = step // max(per_epoch, 1)
+        return config.lr * config.gamma ** sum(epoch >= m for m in config.milestones)
+    progress = min(step - warmup, total - warmup) / max(total - warmup, 1)
+    return config.min_lr + 0.5 * (config.lr - config.min_lr) * (1.0 + math.cos(math.pi * progress))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -73,69 +74,89 @@ def cmd_show(args: Sequence[str]) -> int:
     return 0
 
 
-def _genotype_from(source: str, trial: str | None) -> tuple[Any, Path]:
-    import nas
-    from nas.core.genotype import Genotype
-    from nas.runner.journal import read_events, replay
-
-    path = Path(source)
-    if path.is_dir():
-        if not (path / "trials.jsonl").exists():
-            raise UserError(f"not a run directory (no trials.jsonl): {path}")
-        if trial is None:
-            if not (path / "best.json").exists():
-                raise UserError(f"{path} has no best.json yet; pick a trial with trial=<id>")
-            return nas.load(path / "best.json"), path / "export"
-        results, _ = replay(read_events(path / "trials.jsonl"))
-        match = [r for r in results if str(r.trial) == str(trial)]
-        if not match:
-            ids = ", ".join(str(r.trial) for r in results[:20])
-            raise UserError(f"no finished trial {trial} in {path}; finished trials: {ids}")
-        return Genotype.from_json(match[0].genotype.to_json()), path / "export"
-    return nas.load(source), Path("export")
-
-
 def cmd_export(args: Sequence[str], options: dict[str, str]) -> int:
-    from nas.export import EXPORTERS, export_genotype
+    from nas.export import EXPORTERS, export_model
+    from nas.training.sources import resolve_source
 
-    if not args:
-        raise UserError("usage: nas export <run_dir|arch.json> format=json|torchscript|onnx [trial=<id>] [out=<path>]")
+    if not args or "=" in args[0]:
+        raise UserError("usage: nas export <train_dir|run_dir|arch.json|name> format=onnx|pt2|flax|json "
+                        "[weights=<model.safetensors>] [trial=<id>] [task=<head>] [out=<path>]")
     fmt = options.get("format", "json")
     if fmt not in EXPORTERS:
         raise UserError(f"unknown format {fmt!r}; valid choices: {', '.join(EXPORTERS.names())}")
-    genotype, default_out = _genotype_from(args[0], options.get("trial"))
-    out = export_genotype(genotype, fmt, options.get("out") or default_out, seed=int(options.get("seed", 0)))
+    source = resolve_source(args[0], options.get("trial"))
+    weights = Path(options["weights"]) if "weights" in options else source.weights
+    if weights is not None and not weights.is_file():
+        raise UserError(f"no weights file: {weights}")
+    seed = int(options.get("seed", 0))
+    if weights is None and fmt != "json":
+        print(f"warning: {source.label} has no trained weights; exporting a fresh initialisation (seed={seed}). "
+              f"Train it with `nas train {source.label} out=<dir>` and export that directory, or pass "
+              "weights=<model.safetensors>", file=sys.stderr)
+    task = options.get("task") or source.task
+    if source.task and options.get("task") not in (None, source.task):
+        raise UserError(f"{source.label} was trained for task={source.task}; it has no weights for "
+                        f"task={options['task']}")
+    out, model = export_model(source.genotype, fmt, options.get("out") or source.export_dir, weights=weights,
+                              seed=seed, task=task)
+    for name, value in model.checks.items():
+        print(f"check: {name} = {value:.2e}" + ("" if value <= 1e-4 else "  (above 1e-4)"))
+    print(f"outputs: {', '.join(model.heads)}; weights: {'trained (' + str(weights) + ')' if weights else 'untrained'}")
     print(f"exported: {out}")
     return 0
 
 
-def cmd_train(options: dict[str, str]) -> int:
-    import nas
-    from nas.evaluators.base import EvalContext
-    from nas.evaluators.train import TrainEvaluator
+TRAIN_USAGE = ("usage: nas train <run_dir|arch.json|published-name> [recipe=cpu] [recipe.<field>=..] [out=<dir>] "
+               "[dataset=digits] [dataset.<key>=..] [backend=torch|jax] [device=cpu|cuda] [seed=0] [trial=<id>] "
+               "[task=<head>]; "
+               "nas train resume=<train_dir>")
+LEGACY_RECIPE_KEYS = ("epochs", "batch_size", "lr")
+
+
+def cmd_train(args: Sequence[str], options: dict[str, str]) -> int:
+    from nas.training.recipes import DEFAULT_RECIPE, describe, load_recipe
+    from nas.training.run import resume_training, train_genotype
+    from nas.training.sources import resolve_source
+
+    if "threads" in options:
+        import torch
+
+        threads = options.pop("threads")
+        if not threads.isdigit() or int(threads) < 1:
+            raise UserError(f"threads must be a positive integer, got {threads!r}")
+        torch.set_num_threads(int(threads))
+    if "resume" in options:
+        others = sorted(set(options) - {"resume"})
+        if args or others:
+            dropped = [*args, *(f"{k}={options[k]}" for k in others)]
+            raise UserError(f"resume= continues a training directory with its own settings; drop {' '.join(dropped)}")
+        trained = resume_training(options["resume"])
+    else:
+        source_arg = args[0] if args else options.get("arch")
+        if not source_arg or (args and "arch" in options):
+            raise UserError(TRAIN_USAGE)
+        source = resolve_source(source_arg, options.get("trial"))
+        overrides = {k.split(".", 1)[1]: v for k, v in options.items() if k.startswith("recipe.")}
+        overrides.update({k: options[k] for k in LEGACY_RECIPE_KEYS if k in options})
+        recipe = load_recipe(options.get("recipe", DEFAULT_RECIPE), overrides)
+        dataset: dict[str, Any] = {"name": options.get("dataset", "digits")}
+        for key, value in options.items():
+            if key.startswith("dataset."):
+                dataset[key.split(".", 1)[1]] = _scalar(value)
+        print(describe(recipe), flush=True)
+        trained = train_genotype(source.genotype, recipe, dataset, backend=options.get("backend", "torch"),
+                                 device=options.get("device"), seed=int(options.get("seed", 0)),
+                                 out=options.get("out"), source=source.label, task=options.get("task"))
     from nas.spaces.resolve import space_of
 
-    if "arch" not in options:
-        raise UserError("usage: nas train arch=<arch.json|published-name> [epochs=..] [dataset=..]")
-    genotype = nas.load(options["arch"])
-    dataset = {"name": options.get("dataset", "digits")}
-    if "dataset.root" in options:
-        dataset["root"] = options["dataset.root"]
-    evaluator = TrainEvaluator(backend=options.get("backend", "torch"), dataset=dataset,
-                               epochs=int(options.get("epochs", 5)), batch_size=int(options.get("batch_size", 64)),
-                               lr=float(options.get("lr", 0.05)))
-    data = evaluator.data
-    space = space_of(genotype)
-    macro = genotype.macro_dict
-    if list(macro.get("input_shape", data.input_shape)) != list(data.input_shape):
-        raise UserError(f"{options['arch']} takes input {macro['input_shape']}, the dataset gives "
-                        f"{list(data.input_shape)}; train on a matching dataset")
-
-    def report(epoch: int, metrics: dict[str, float]) -> bool:
-        print(f"epoch {epoch}: " + ", ".join(f"{k}={v:.4g}" for k, v in metrics.items()), flush=True)
-        return False
-
-    metrics = evaluator(genotype, EvalContext(seed=int(options.get("seed", 0)), report=report))
-    print(f"trained {space.describe(genotype)}")
-    print("final: " + ", ".join(f"{k}={v:,.4g}" for k, v in metrics.items()))
+    print(f"trained {space_of(trained.genotype).describe(trained.genotype)}")
+    print("final: " + ", ".join(f"{k}={v:,.4g}" for k, v in trained.metrics.items()))
+    if trained.out is not None:
+        print(f"out: {trained.out}")
     return 0
+
+
+def _scalar(value: str) -> Any:
+    import yaml
+
+    return yaml.safe_load(value)

@@ -17,9 +17,14 @@ commands:
                              budget.trials=, seed=, run_dir=, resume=<run_dir>); `nas search --help` lists all
   spaces                     the registered search spaces and published architectures
   show <arch.json|name>      an architecture: decisions, cost, shapes
-  export <run_dir|arch.json> format=json|torchscript|onnx [trial=<id>] [out=<path>]
-  train arch=<arch.json|name> [epochs=..] [dataset=..] [backend=torch|jax] [seed=..]
+  train <run_dir|arch.json|name> [recipe=cpu] [out=<dir>] [dataset=..] [backend=torch|jax] [device=..]
+                             train an architecture into a model; `nas train resume=<dir>` continues one
+  export <train_dir|run_dir|arch.json|name> format=onnx|pt2|flax|json [weights=..] [task=..] [out=..]
 """
+
+
+TRAIN_KEYS = {"arch", "trial", "recipe", "out", "resume", "dataset", "backend", "device", "seed", "epochs",
+              "batch_size", "lr", "threads", "task", "recipe.*", "dataset.*"}
 
 
 def _pairs(args: Sequence[str], allowed: set[str], command: str) -> dict[str, str]:
@@ -28,7 +33,7 @@ def _pairs(args: Sequence[str], allowed: set[str], command: str) -> dict[str, st
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise UserError(f"malformed argument {item!r} for `nas {command}`: expected key=value")
-        if key not in allowed:
+        if key not in allowed and f"{key.split('.')[0]}.*" not in allowed:
             raise UserError(f"`nas {command}` has no option {key!r}; valid: {', '.join(sorted(allowed))}")
         out[key] = value
     return out
@@ -79,10 +84,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "show":
             return commands.cmd_show(rest)
         if command == "export":
-            return commands.cmd_export(rest, _pairs(rest[1:], {"format", "trial", "out", "seed"}, "export"))
+            return commands.cmd_export(rest, _pairs(rest[1:], {"format", "trial", "out", "seed", "weights", "task"},
+                                                    "export"))
         if command == "train":
-            return commands.cmd_train(_pairs(rest, {"arch", "epochs", "dataset", "dataset.root", "backend",
-                                                    "seed", "batch_size", "lr", "out"}, "train"))
+            positional = [a for a in rest[:1] if "=" not in a]
+            return commands.cmd_train(positional, _pairs(rest[len(positional):], TRAIN_KEYS, "train"))
         raise UserError(f"unknown command {command!r}; valid: search, spaces, show, export, train")
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)

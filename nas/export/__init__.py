@@ -1,5 +1,5 @@
-"""Export found architectures: JSON genotype, TorchScript, ONNX (and the arch card)."""
+"""Exporters: architectures and trained models in portable formats (see ``exporters``)."""
 
-from nas.export.exporters import EXPORTERS, export_genotype
+from nas.export.exporters import EXPORTERS, card, export_model, inference_model, load_flax
 
-__all__ = ["EXPORTERS", "export_genotype"]
+__all__ = ["EXPORTERS", "card", "export_model", "inference_model", "load_flax"]

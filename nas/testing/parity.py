@@ -41,7 +41,7 @@ def _max_diff(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> float:
     return max((float(np.max(np.abs(a[k] - b[k]), initial=0.0)) for k in a), default=0.0)
 
 
-def _randomize_norms(torch_model: Any, rng: np.random.Generator) -> None:
+def randomize_norms(torch_model: Any, rng: np.random.Generator) -> None:
     """Give every batch norm non-trivial running statistics and affine terms."""
     import torch
 
@@ -88,7 +88,7 @@ def check_parity(arch: ArchSpec, atol: float = 1e-4, batch: int = 2, seed: int =
     rng = np.random.default_rng(seed)
     torch_model = torch_backend.build(arch, seed=seed)
     jax_model = jax_backend.build(arch, seed=seed)
-    _randomize_norms(torch_model, rng)
+    randomize_norms(torch_model, rng)
     jax_backend.load_torch_weights(jax_model, torch_model)
     torch_model.to(torch_device)
     with _plain_float32():

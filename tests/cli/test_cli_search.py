@@ -71,14 +71,14 @@ def test_export_onnx_matches_torch(run_dir, capsys):
     assert np.abs(got - expected).max() < 1e-4
 
 
-def test_export_json_and_torchscript_of_a_trial(run_dir, tmp_path, capsys):
+def test_export_json_and_pt2_of_a_trial(run_dir, tmp_path, capsys):
     import torch
 
     assert main(["export", str(run_dir), "format=json", "trial=1", f"out={tmp_path / 'a.json'}"]) == 0
     card = json.loads((tmp_path / "a.json").read_text())
     assert card["genotype"]["space"] == "nb201" and card["cost"]["params"] > 0
-    assert main(["export", str(tmp_path / "a.json"), "format=torchscript", f"out={tmp_path / 'a.pt'}"]) == 0
-    scripted = torch.jit.load(str(tmp_path / "a.pt"))
-    assert scripted(torch.zeros(2, *card["input_shape"])).shape == (2, 10)
+    assert main(["export", str(tmp_path / "a.json"), "format=pt2", f"out={tmp_path / 'a.pt2'}"]) == 0
+    program = torch.export.load(str(tmp_path / "a.pt2")).module()
+    assert program(torch.zeros(3, *card["input_shape"])).shape == (3, 10)
     assert main(["export", str(run_dir), "format=json", "trial=999"]) == 2
     assert main(["export", str(run_dir), "format=tflite"]) == 2

@@ -297,3 +297,33 @@ def test_detection_class_logits_start_at_the_focal_prior() -> None:
         else:  # box and centerness keep their initialisation
             assert torch.equal(bias, before[f"layers.{key}.bias"][part])
     assert levels == 3
+
+
+def _greedy_nms(boxes, scores, classes, iou: float) -> list[int]:
+    """The textbook loop: walk the boxes best first, keep one unless a kept box of its class overlaps it."""
+    import torch
+
+    from nas.searchers.fbnetv5 import _tasks as T
+
+    kept: list[int] = []
+    for i in scores.argsort(descending=True).tolist():
+        if all(classes[k] != classes[i] or float(T.box_iou(boxes[k:k + 1], boxes[i:i + 1])[0, 0]) <= iou
+               for k in kept):
+            kept.append(i)
+    return kept if kept else torch.zeros(0, dtype=torch.long).tolist()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_nms_equals_the_greedy_loop(seed: int) -> None:
+    import torch
+
+    from nas.searchers.fbnetv5 import _tasks as T
+
+    gen = torch.Generator().manual_seed(seed)
+    n = 60
+    corner = torch.rand(n, 2, generator=gen) * 20
+    boxes = torch.cat([corner, corner + 3 + torch.rand(n, 2, generator=gen) * 6], 1)  # heavy overlaps: chains
+    scores = torch.rand(n, generator=gen)
+    classes = torch.randint(0, 3, (n,), generator=gen)
+    for iou in (0.3, 0.5, 0.7):
+        assert T.nms(boxes, scores, classes, iou).tolist() == _greedy_nms(boxes, scores, classes, iou)

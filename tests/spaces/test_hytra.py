@@ -295,20 +295,20 @@ def test_published_built_in_jax_has_the_analytic_count() -> None:
     assert count_params(nas.build("bossnet-t0", backend="jax")) == nas.cost("bossnet-t0")["params"]
 
 
-@pytest.mark.parametrize("fmt", ["torchscript", "onnx"])
+@pytest.mark.parametrize("fmt", ["pt2", "onnx"])
 def test_export_of_a_network_with_attention(fmt: str, tmp_path) -> None:
     torch = pytest.importorskip("torch")
     from nas.backends.torch import build
-    from nas.export.exporters import EXPORTERS
+    from nas.export import export_model
 
     g = HyTraSpace().from_tokens(T0_TOKENS)
-    out = EXPORTERS.get(fmt)(g, tmp_path / f"t0.{fmt}", seed=0)
+    out, _ = export_model(g, fmt, tmp_path / f"t0.{fmt}", seed=0)
     x = torch.randn(3, 3, 64, 64)
     model = build(HyTraSpace().decode(g), seed=0).eval()
     with torch.no_grad():
         expected = model(x).numpy()
-    if fmt == "torchscript":
-        got = torch.jit.load(str(out))(x).detach().numpy()
+    if fmt == "pt2":
+        got = torch.export.load(str(out)).module()(x).detach().numpy()
     else:
         ort = pytest.importorskip("onnxruntime")
         got = ort.InferenceSession(str(out)).run(None, {"input": x.numpy()})[0]

@@ -95,3 +95,13 @@ def load_torch_weights(jax_module: JaxNetwork, torch_module: Any) -> JaxNetwork:
         if isinstance(value, (nnx.Param, nnx.BatchStat)) and (path[1], path[-1]) not in filled:
             raise KeyError(f"JAX variable {'/'.join(map(str, path))} has no torch counterpart")
     return jax_module
+
+
+def torch_state(jax_module: JaxNetwork) -> dict[str, np.ndarray]:
+    """Every parameter and batch statistic of ``jax_module`` under its ``TorchNetwork`` state-dict key
+    (``layers.<module_key>.<name>``): the inverse of ``load_torch_weights``."""
+    state: dict[str, np.ndarray] = {}
+    for path, value in nnx.iter_graph(jax_module):
+        if isinstance(value, (nnx.Param, nnx.BatchStat)):
+            state[f"layers.{path[1]}.{path[-1]}"] = np.asarray(value[...]).copy()
+    return state

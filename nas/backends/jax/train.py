@@ -21,27 +21,41 @@ from flax import nnx
 
 from nas.backends.jax.builder import JaxNetwork, build
 from nas.backends.jax.ops import Progress
-from nas.backends.training import MAIN_HEAD, Pruned, Reporter, TrainConfig, epoch_batches
+from nas.backends.training import (
+    MAIN_HEAD,
+    Pruned,
+    Reporter,
+    TrainConfig,
+    epoch_batches,
+    learning_rate,
+    steps_per_epoch,
+)
 from nas.core.errors import UserError
 from nas.core.ir import ArchSpec
 from nas.data.base import ArrayDataset
 
 
-def make_optimizer(config: TrainConfig, total_steps: int) -> optax.GradientTransformation:
-    """Torch's SGD: L2 decay added to the gradient of ``ndim > 1`` weights, then (Nesterov) momentum,
-    with the learning rate of ``cosine_lr`` at each update."""
+def make_optimizer(config: TrainConfig, per_epoch: int) -> optax.GradientTransformation:
+    """The recipe's optimiser as torch applies it: L2 decay added to the gradient of ``ndim > 1`` weights
+    (decoupled for AdamW), global-norm clipping, the learning rate of ``learning_rate`` at each update
+    (looked up in a table of every step's rate, so both backends follow the same schedule)."""
+    total = per_epoch * config.epochs
+    table = jnp.asarray([learning_rate(config, step, per_epoch) for step in range(max(total, 1))], jnp.float32)
 
     def schedule(count: jax.Array) -> jax.Array:
-        progress = jnp.minimum(count, total_steps) / max(total_steps, 1)
-        return 0.5 * config.lr * (1.0 + jnp.cos(jnp.pi * progress))
+        return table[jnp.minimum(count, table.shape[0] - 1)]
 
     def decay_mask(params: Any) -> Any:
         return jax.tree.map(lambda p: p.ndim > 1, params)
 
-    return optax.chain(
-        optax.add_decayed_weights(config.weight_decay, mask=decay_mask),
-        optax.sgd(schedule, momentum=config.momentum or None, nesterov=config.nesterov),
-    )
+    clip = [optax.clip_by_global_norm(config.grad_clip)] if config.grad_clip else []
+    if config.optimizer == "adamw":
+        return optax.chain(*clip, optax.adamw(schedule, weight_decay=config.weight_decay, mask=decay_mask))
+    decay = optax.add_decayed_weights(config.weight_decay, mask=decay_mask)
+    if config.optimizer == "adadelta":
+        return optax.chain(*clip, decay, optax.adadelta(schedule, rho=0.9, eps=1e-3))
+    return optax.chain(*clip, decay, optax.sgd(schedule, momentum=config.momentum or None,
+                                               nesterov=config.nesterov and config.momentum > 0))
 
 
 def main_output(out: jax.Array | dict[str, jax.Array]) -> jax.Array:
@@ -49,10 +63,15 @@ def main_output(out: jax.Array | dict[str, jax.Array]) -> jax.Array:
     return out[MAIN_HEAD] if isinstance(out, dict) else out
 
 
-def loss_of(out: jax.Array | dict[str, jax.Array], y: jax.Array, aux_weight: float) -> jax.Array:
-    """Cross-entropy of the main head plus ``aux_weight`` times that of every auxiliary head."""
+def loss_of(out: jax.Array | dict[str, jax.Array], y: jax.Array, aux_weight: float,
+            label_smoothing: float = 0.0) -> jax.Array:
+    """Cross-entropy of the main head plus ``aux_weight`` times that of every auxiliary head (labels smoothed
+    as torch's ``label_smoothing`` does)."""
     def ce(logits: jax.Array) -> jax.Array:
-        return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        if not label_smoothing:
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+        target = optax.smooth_labels(jax.nn.one_hot(y, logits.shape[-1]), label_smoothing)
+        return optax.softmax_cross_entropy(logits, target).mean()
 
     if not isinstance(out, dict):
         return ce(out)
@@ -66,8 +85,8 @@ def with_progress(rest: nnx.State, progress: float) -> nnx.State:
                         is_leaf=lambda v: isinstance(v, nnx.Variable))
 
 
-def make_steps(model: JaxNetwork, tx: optax.GradientTransformation,
-               aux_weight: float = 0.4) -> tuple[Callable, Callable]:
+def make_steps(model: JaxNetwork, tx: optax.GradientTransformation, aux_weight: float = 0.4,
+               label_smoothing: float = 0.0) -> tuple[Callable, Callable]:
     """Compiled ``train_step(params, rest, opt_state, x, y) -> (params, rest, opt_state, loss)`` and
     ``predict(params, rest, x) -> logits`` (eval mode), over the state of ``model``."""
     model.train()
@@ -78,7 +97,7 @@ def make_steps(model: JaxNetwork, tx: optax.GradientTransformation,
 
     def loss_fn(params: nnx.State, rest: nnx.State, x: jax.Array, y: jax.Array) -> tuple[jax.Array, Any]:
         net = nnx.merge(train_def, params, rest, copy=True)
-        loss = loss_of(net(x), y, aux_weight)
+        loss = loss_of(net(x), y, aux_weight, label_smoothing)
         return loss, nnx.state(net, nnx.Not(nnx.Param))
 
     @jax.jit
@@ -125,28 +144,30 @@ def jax_device(name: str) -> jax.Device:
 
 
 def train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Reporter | None = None,
-          device: str | None = None) -> dict[str, float]:
+          device: str | None = None, model: JaxNetwork | None = None) -> dict[str, float]:
     """Train from scratch under ``config.seed``; per-epoch validation accuracy goes to ``report``.
 
     Returns the final ``valid_accuracy``, ``test_accuracy``, ``train_loss`` and ``steps_per_second``;
     raises ``Pruned`` when the reporter asks to stop. ``device`` is a JAX platform ("cpu", "gpu"; "cuda" and
-    "cuda:N" as in torch).
+    "cuda:N" as in torch). ``model``, when given, is the network to train (built under the seed otherwise);
+    it holds the trained state afterwards.
     """
     place = jax.default_device(jax_device(device)) if device else contextlib.nullcontext()
     with place:
-        return _train(arch, data, config, report)
+        return _train(arch, data, config, report, model)
 
 
-def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig,
-           report: Reporter | None) -> dict[str, float]:
-    model = build(arch, seed=config.seed)
+def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Reporter | None,
+           model: JaxNetwork | None) -> dict[str, float]:
+    model = model if model is not None else build(arch, seed=config.seed)
     rng = np.random.default_rng(config.seed)
     limit = config.max_steps_per_epoch
-    steps_per_epoch = len(epoch_batches(len(data.train_x), config.batch_size, rng, limit))
-    tx = make_optimizer(config, steps_per_epoch * config.epochs)
-    train_step, predict = make_steps(model, tx, config.aux_weight)
-    total = steps_per_epoch * config.epochs
+    per_epoch = steps_per_epoch(len(data.train_x), config)
+    tx = make_optimizer(config, per_epoch)
+    train_step, predict = make_steps(model, tx, config.aux_weight, config.label_smoothing)
+    total = per_epoch * config.epochs
     has_drop_path = any(n.op == "drop_path" for n in arch.nodes)
+    augment = _torch_augment(config, data)
     params, rest = nnx.state(model, nnx.Param), nnx.state(model, nnx.Not(nnx.Param))
     opt_state = tx.init(params)
     shape = (min(config.batch_size, len(data.train_x)), *data.train_x.shape[1:])
@@ -158,7 +179,8 @@ def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig,
         start = time.perf_counter()
         losses = []
         for idx in epoch_batches(len(data.train_x), config.batch_size, rng, limit):
-            xb, yb = jnp.asarray(data.train_x[idx]), jnp.asarray(data.train_y[idx].astype(np.int32))
+            xb = data.train_x[idx] if augment is None else augment(data.train_x[idx])
+            xb, yb = jnp.asarray(xb), jnp.asarray(data.train_y[idx].astype(np.int32))
             if has_drop_path:
                 rest = with_progress(rest, step / max(total, 1))
             params, rest, opt_state, loss = train_step(params, rest, opt_state, xb, yb)
@@ -174,4 +196,19 @@ def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig,
     metrics["test_accuracy"] = accuracy(predict, params, rest, data.test_x, data.test_y,
                                         config.eval_batch_size)
     metrics["steps_per_second"] = step / max(train_seconds, 1e-9)
+    nnx.update(model, params, rest)
     return metrics
+
+
+def _torch_augment(config: TrainConfig, data: ArrayDataset) -> Callable[[np.ndarray], np.ndarray] | None:
+    """The recipe's augmentation for the JAX loop: the same kornia ops on the CPU (torch's generator, seeded
+    with the recipe's seed), between the numpy batch and the device."""
+    if not config.augment.active:
+        return None
+    import torch
+
+    from nas.backends.torch.augment import BatchAugment
+
+    torch.manual_seed(config.seed)
+    ops = BatchAugment(config.augment, data.train_x)
+    return lambda x: ops(torch.from_numpy(x)).numpy()

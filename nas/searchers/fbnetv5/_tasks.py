@@ -200,17 +200,23 @@ def box_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def nms(boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor, iou: float = NMS_IOU) -> torch.Tensor:
-    """Indices kept by greedy per-class non-maximum suppression, best score first."""
+    """Indices kept by greedy per-class non-maximum suppression, best score first.
+
+    Vectorised (torchvision's ``batched_nms`` cannot be imported beside this torch build): the greedy rule
+    "keep a box unless a kept, higher-scoring box of its class overlaps it by more than ``iou``" is a fixed
+    point, reached by applying it to the whole keep mask at once. Each pass settles at least the next box in
+    score order, so it ends within as many passes as the longest chain of suppressions (a few in practice).
+    """
     order = scores.argsort(descending=True)
     boxes, classes = boxes[order], classes[order]
-    overlap = box_iou(boxes, boxes)
-    suppress = (overlap > iou) & (classes[:, None] == classes[None, :])
+    suppress = (box_iou(boxes, boxes) > iou) & (classes[:, None] == classes[None, :])
+    suppress = torch.triu(suppress, diagonal=1)  # only a better-scoring box suppresses
     keep = torch.ones(len(order), dtype=torch.bool)
-    for i in range(len(order)):
-        if keep[i]:
-            later = suppress[i].clone()
-            later[: i + 1] = False
-            keep &= ~later
+    for _ in range(len(order)):
+        settled = ~(suppress & keep[:, None]).any(0)
+        if torch.equal(settled, keep):
+            break
+        keep = settled
     return order[keep]
 
 

@@ -1,0 +1,1 @@
+"""Training a found or published architecture into a model: recipes, training directories, weights."""
