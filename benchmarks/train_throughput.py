@@ -61,6 +61,21 @@ def ours(backend: str, arch, data, steps: int, batch: int, seed: int, augment: A
     return train(arch, data, config)["steps_per_second"]
 
 
+def augmentation_seconds(data, batch: int, calls: int = 20) -> float:
+    """Seconds per call of the CIFAR recipes' kornia augmentation on one training batch (median)."""
+    from nas.backends.torch.augment import BatchAugment
+
+    ops = BatchAugment(CIFAR_AUGMENT, data.train_x)
+    x = torch.from_numpy(data.train_x[:batch])
+    ops(x)
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        ops(x)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -97,6 +112,11 @@ def main() -> None:
     figures["augmentation_cost"] = 1.0 - figures["augmented_over_plain"]
     print(f"ratio augmented/plain (torch):   {figures['augmented_over_plain']:.3f} per round, median: "
           f"augmentation costs {100 * figures['augmentation_cost']:.1f}% of a step (goal <= 15%)")
+    aug = augmentation_seconds(data, args.batch)
+    figures["augmentation_seconds"] = aug
+    figures["augmentation_share_of_step"] = aug * med["nas train (torch)"]
+    print(f"augmentation alone: {1000 * aug:.2f} ms per batch = {100 * figures['augmentation_share_of_step']:.2f}% "
+          "of a plain step (median step time)")
     if "nas train (jax)" in med:
         figures["jax_over_torch"] = med["nas train (jax)"] / med["nas train (torch)"]
         print(f"ratio jax/torch (nas train):     {figures['jax_over_torch']:.3f}")
