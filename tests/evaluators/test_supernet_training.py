@@ -62,8 +62,8 @@ def test_batch_cosine_is_one_for_a_collapsed_batch_and_near_zero_for_spread_vect
     assert batch_cosine(pair) == pytest.approx(2 ** -0.5, abs=1e-6)
 
 
-@pytest.mark.parametrize("prefix_grad", [True, False])
-def test_train_step_trains_every_path_toward_the_ensemble_of_all_sampled_paths(prefix_grad):
+@pytest.mark.parametrize("prefix_grad, center", [(True, False), (False, False), (True, True)])
+def test_train_step_trains_every_path_toward_the_ensemble_of_all_sampled_paths(prefix_grad, center):
     torch.manual_seed(0)
     model = _tiny_siamese().train()
     prefix = [block_candidates(0, 0, "executable")[0]]
@@ -77,12 +77,17 @@ def test_train_step_trains_every_path_toward_the_ensemble_of_all_sampled_paths(p
         embed_t = lambda x, p: model.embed(model.target, model.target_necks[1], x, prefix, 1, p)  # noqa: E731
         t_a = ensemble_target([embed_t(views_a[i], p) for i, p in enumerate(paths)])
         t_b = ensemble_target([embed_t(views_b[i], p) for i, p in enumerate(paths)])
+        target_cos = batch_cosine(t_a)
+        if center:  # the batch mean of both views' ensemble targets is taken out before the loss
+            mean = torch.cat([t_a, t_b]).mean(0, keepdim=True)
+            t_a, t_b = t_a - mean, t_b - mean
         losses = []
         for i, p in enumerate(paths):
             q = lambda x, p=p: model.predictors[1](model.embed(model.online, model.online_necks[1], x, prefix, 1, p))
             losses.append(float(byol_loss(q(views_a[i]), t_b) + byol_loss(q(views_b[i]), t_a)))
-    got = train_step(model, 1, prefix, paths, views_a, views_b, prefix_grad)
+    got = train_step(model, 1, prefix, paths, views_a, views_b, prefix_grad, center)
     assert got["loss"] == pytest.approx(sum(losses) / 4, abs=1e-5)
+    assert got["target_batch_cos"] == pytest.approx(target_cos, abs=1e-6)  # reported before centring
     assert 0 <= got["target_batch_cos"] <= 1 and -1 <= got["pred_batch_cos"] <= 1
     assert all(p.grad is None for p in model.target.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.predictors[1].parameters())

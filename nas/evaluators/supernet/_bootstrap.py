@@ -107,10 +107,13 @@ def batch_cosine(x: torch.Tensor) -> float:
 
 def train_step(model: Siamese, block: int, prefix: Sequence[Path], paths: Sequence[Path],
                views_a: Sequence[torch.Tensor], views_b: Sequence[torch.Tensor],
-               prefix_grad: bool = True) -> dict[str, float]:
+               prefix_grad: bool = True, center_targets: bool = False) -> dict[str, float]:
     """Forward and backward of one ensemble-bootstrapping step (gradients accumulate; no optimizer step).
 
     ``prefix_grad=False`` runs the earlier blocks without gradients (they are not trained by later blocks).
+    ``center_targets`` subtracts the batch mean of the ensemble targets (both views) before the loss: when the
+    targets share a large common direction, a predictor that outputs that direction for every input lowers the
+    loss without reading its input (the predictions collapse); centred targets leave it nothing to gain.
     Returns the mean over paths of the symmetric loss and the batch cosines of the predictions, online
     projections and ensemble targets (the collapse gates).
     """
@@ -119,6 +122,10 @@ def train_step(model: Siamese, block: int, prefix: Sequence[Path], paths: Sequen
                                for i, p in enumerate(paths)])
         t_b = ensemble_target([model.embed(model.target, model.target_necks[block], views_b[i], prefix, block, p)
                                for i, p in enumerate(paths)])
+        target_cos = batch_cosine(t_a)
+        if center_targets:
+            center = torch.cat([t_a, t_b]).mean(0, keepdim=True)
+            t_a, t_b = t_a - center, t_b - center
     neck, head, net = model.online_necks[block], model.predictors[block], model.online
     total, pred_cos, proj_cos = 0.0, 0.0, 0.0
     for i, path in enumerate(paths):
@@ -135,7 +142,7 @@ def train_step(model: Siamese, block: int, prefix: Sequence[Path], paths: Sequen
         proj_cos += batch_cosine(zs[0])
     k = len(paths)
     return {"loss": total / k, "pred_batch_cos": pred_cos / k, "proj_batch_cos": proj_cos / k,
-            "target_batch_cos": batch_cosine(t_a)}
+            "target_batch_cos": target_cos}
 
 
 OPTIMIZERS = ("lars", "adamw", "sgd")

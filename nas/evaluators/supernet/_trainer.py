@@ -60,6 +60,7 @@ class BootstrapConfig:
     neck_hidden: int = 256
     neck_dim: int = 64
     prefix_grad: bool = True
+    target_centering: bool = False
     rating_samples: int = 128
     bn_batch: int = 64
     min_crop: float = 0.08
@@ -129,7 +130,8 @@ class BlockwiseTrainer:
             views_a, views_b = self.views.pairs(self.train_x[idx], len(paths))
             views_a, views_b = [v.to(self.device) for v in views_a], [v.to(self.device) for v in views_b]
             self.optimizer.zero_grad(set_to_none=True)
-            stats = train_step(self.model, block, prefix, paths, views_a, views_b, cfg.prefix_grad)
+            stats = train_step(self.model, block, prefix, paths, views_a, views_b, cfg.prefix_grad,
+                               cfg.target_centering)
             self.optimizer.step()
             self.model.momentum_update(block, ema_momentum(cfg.base_momentum, step, total))
             self.step += 1

@@ -37,7 +37,8 @@ class BossNAS(DrivingSearcher):
     ``optimizer`` (``lars``: trust ratios on every tensor, ``lars_eta``; ``adamw``; ``sgd``), ``lr``,
     ``momentum``, ``weight_decay``, ``warmup`` (fraction of a block's steps, then cosine to 0), ``base_momentum``
     (EMA, 0.99 -> 1), ``neck_hidden``/``neck_dim``, ``prefix_grad`` (earlier blocks keep training, as released),
-    ``min_crop`` (least crop area of the views), ``rating_samples`` (fixed rating images, two views each; halves
+    ``min_crop`` (least crop area of the views), ``target_centering`` (subtract the batch mean of the ensemble
+    targets before the loss, as DINO centers its teacher, so a constant prediction earns nothing), ``rating_samples`` (fixed rating images, two views each; halves
     give the reproducibility gate), ``bn_batch`` (the recalibration batch), ``zero_init_residual`` (HyTra's
     ops; null: the supernet's default). Policy: ``strategy``/``prefixes``/``evolution`` (chained spaces),
     ``population``/``population_seed``/``shared_prefix`` (spaces with one path in every block: how many paths
@@ -51,6 +52,7 @@ class BossNAS(DrivingSearcher):
                  optimizer: str = "lars", lr: float = 2.0, lars_eta: float = 0.01, momentum: float = 0.9,
                  weight_decay: float = 1e-6, warmup: float = 0.1, base_momentum: float = 0.99,
                  neck_hidden: int = 256, neck_dim: int = 64, prefix_grad: bool = True, min_crop: float = 0.08,
+                 target_centering: bool = False,
                  rating_samples: int = 128, bn_batch: int = 64, strategy: str = "greedy", prefixes: str = "greedy",
                  evolution: dict[str, Any] | None = None, population: int = 64, population_seed: int | None = None,
                  shared_prefix: str = "same", path_sampling: str = "auto",
@@ -97,6 +99,7 @@ class BossNAS(DrivingSearcher):
                             momentum=float(momentum), weight_decay=float(weight_decay), warmup=float(warmup),
                             base_momentum=float(base_momentum), neck_hidden=int(neck_hidden),
                             neck_dim=int(neck_dim), prefix_grad=bool(prefix_grad), min_crop=float(min_crop),
+                            target_centering=bool(target_centering),
                             strategy=strategy, prefixes=prefixes, population_seed=population_seed,
                             shared_prefix=shared_prefix, path_sampling=path_sampling,
                             threads=threads, zero_init_residual=zero_init_residual, device=str(device),
