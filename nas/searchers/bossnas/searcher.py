@@ -38,7 +38,8 @@ class BossNAS(DrivingSearcher):
     ``momentum``, ``weight_decay``, ``warmup`` (fraction of a block's steps, then cosine to 0), ``base_momentum``
     (EMA, 0.99 -> 1), ``neck_hidden``/``neck_dim``, ``prefix_grad`` (earlier blocks keep training, as released),
     ``min_crop`` (least crop area of the views), ``target_centering`` (subtract the batch mean of the ensemble
-    targets before the loss, as DINO centers its teacher, so a constant prediction earns nothing), ``rating_samples`` (fixed rating images, two views each; halves
+    targets before the loss, as DINO centers its teacher, so a constant prediction earns nothing),
+    ``rating_samples`` (fixed rating images, two views each; halves
     give the reproducibility gate), ``bn_batch`` (the recalibration batch), ``zero_init_residual`` (HyTra's
     ops; null: the supernet's default). Policy: ``strategy``/``prefixes``/``evolution`` (chained spaces),
     ``population``/``population_seed``/``shared_prefix`` (spaces with one path in every block: how many paths
