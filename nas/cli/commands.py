@@ -101,7 +101,9 @@ def cmd_export(args: Sequence[str], options: dict[str, str]) -> int:
                               seed=seed, task=task)
     for name, value in model.checks.items():
         print(f"check: {name} = {value:.2e}" + ("" if value <= 1e-4 else "  (above 1e-4)"))
-    print(f"outputs: {', '.join(model.heads)}; weights: {'trained (' + str(weights) + ')' if weights else 'untrained'}")
+    kept = "none (json holds the architecture)" if fmt == "json" else \
+        f"trained ({weights})" if weights else "untrained"
+    print(f"outputs: {', '.join(model.heads)}; weights: {kept}")
     print(f"exported: {out}")
     return 0
 
