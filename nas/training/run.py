@@ -14,7 +14,7 @@ from typing import Any
 
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
-from nas.export.exporters import single_task
+from nas.export.exporters import card, single_task
 
 BACKENDS = ("torch", "jax")
 
@@ -48,12 +48,6 @@ def _printer(total: int, enabled: bool) -> Callable[[int, dict[str, float]], Non
     return show
 
 
-def _card(genotype: Genotype) -> dict[str, Any]:
-    from nas.export.exporters import card
-
-    return card(genotype)
-
-
 def train_genotype(genotype: Genotype, recipe: dict[str, Any], dataset: dict[str, Any], backend: str = "torch",
                    device: str | None = None, seed: int = 0, out: str | Path | None = None,
                    progress: bool = True, source: str | None = None, task: str | None = None) -> Trained:
@@ -79,7 +73,7 @@ def train_genotype(genotype: Genotype, recipe: dict[str, Any], dataset: dict[str
         _check_device(backend, device)
     settings = {"recipe": recipe, "dataset": dict(dataset), "backend": backend, "device": device, "seed": seed,
                 "source": source, "task": task}
-    train_dir = TrainDir.create(out, _card(genotype), settings) if out is not None else None
+    train_dir = TrainDir.create(out, card(genotype), settings) if out is not None else None
     return _run(genotype, arch, data, config, backend, device, train_dir, progress)
 
 

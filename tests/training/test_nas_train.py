@@ -183,3 +183,15 @@ def test_resume_of_something_else_and_occupied_out(arch_file, tmp_path, capsys) 
     assert "exists and is not empty" in capsys.readouterr().err
     assert main(["train", f"resume={tmp_path}", "seed=3"]) == 2
     assert "drop seed=3" in capsys.readouterr().err
+
+
+def test_threads_sets_torch_threads_and_rejects_bad_values(arch_file, tmp_path, capsys) -> None:
+    before = torch.get_num_threads()
+    try:
+        assert main(["train", str(arch_file), "recipe.epochs=1", "recipe.max_steps_per_epoch=1", "threads=1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    assert main(["train", str(arch_file), "threads=0", f"out={tmp_path / 'no'}"]) == 2
+    assert "threads must be a positive integer, got '0'" in capsys.readouterr().err
+    assert not (tmp_path / "no").exists()
