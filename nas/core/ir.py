@@ -83,6 +83,27 @@ class GraphBuilder:
         self._inputs: list[str] = []
         self._scope: list[str] = []
         self._counter: dict[str, int] = {}
+        self._defaults: dict[str, dict[str, Any]] = {}
+
+    @contextmanager
+    def defaults(self, op: str, **params: Any) -> Iterator[None]:
+        """Give every ``op`` node added inside these parameters unless it sets them itself.
+
+        How a space applies a setting of its reference to all nodes of a kind (e.g. batch norm's
+        ``eps`` and ``momentum``); the values are stored on each node, so backends need no context.
+        """
+        if op not in OPS:
+            raise ValueError(f"unknown op {op!r}")
+        OPS[op].normalize(params)
+        saved = self._defaults.get(op)
+        self._defaults[op] = {**(saved or {}), **params}
+        try:
+            yield
+        finally:
+            if saved is None:
+                del self._defaults[op]
+            else:
+                self._defaults[op] = saved
 
     @contextmanager
     def scope(self, name: str) -> Iterator[None]:
@@ -121,7 +142,7 @@ class GraphBuilder:
             raise ValueError(f"op {op!r} takes {opdef.arity} input(s), got {len(inputs)}")
         if not inputs:
             raise ValueError(f"op {op!r} needs at least one input")
-        full = opdef.normalize(params)
+        full = opdef.normalize({**self._defaults.get(op, {}), **params})
         in_shapes = [self._index[i].shape for i in inputs]
         shape = tuple(int(s) for s in opdef.shape(in_shapes, full))
         if any(s <= 0 for s in shape):

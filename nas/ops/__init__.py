@@ -1,6 +1,6 @@
 """The op vocabulary: names, parameter schemas, shape and cost rules (no framework imports)."""
 
-from nas.ops.base import OPS, OpDef, conv_out, define, pair
+from nas.ops.base import OPS, SAME, OpDef, conv_out, define, pair, same_pads, spatial_pads
 from nas.ops.primitives import ACTIVATIONS
 
-__all__ = ["ACTIVATIONS", "OPS", "OpDef", "conv_out", "define", "pair"]
+__all__ = ["ACTIVATIONS", "OPS", "SAME", "OpDef", "conv_out", "define", "pair", "same_pads", "spatial_pads"]

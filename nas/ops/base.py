@@ -53,6 +53,37 @@ def pair(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
     return int(value), int(value)
 
 
-def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
-    """Output length of a convolution or pooling window along one axis."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+def conv_out(size: int, kernel: int, stride: int, padding: int, dilation: int = 1, end: int | None = None) -> int:
+    """Output length of a convolution or pooling window along one axis (``padding`` before, ``end`` after,
+    ``end`` defaulting to ``padding``)."""
+    end = padding if end is None else end
+    return (size + padding + end - dilation * (kernel - 1) - 1) // stride + 1
+
+
+SAME = "same"
+
+
+def same_pads(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
+    """(begin, end) padding of TensorFlow's ``SAME`` along one axis: the output has ``ceil(size / stride)``
+    positions and an odd total puts the extra pixel at the end (e.g. a stride-2 3x3 on an even map pads 0/1)."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def spatial_pads(in_shape: tuple[int, ...], p: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) padding of a conv or pool node with input ``(C, H, W)``.
+
+    ``padding`` is the per-node padding mode: an int or (h, w) pair pads both sides equally (torch's
+    convention); ``"same"`` is TensorFlow's ``SAME`` (``same_pads``), asymmetric on strided windows.
+    """
+    kh, kw = pair(p["kernel"])
+    sh, sw = pair(p["stride"])
+    dh, dw = pair(p.get("dilation", 1))
+    padding = p["padding"]
+    if isinstance(padding, str):
+        if padding != SAME:
+            raise ValueError(f"padding must be an int, an (h, w) pair or {SAME!r}, got {padding!r}")
+        return (*same_pads(in_shape[1], kh, sh, dh), *same_pads(in_shape[2], kw, sw, dw))
+    ph, pw = pair(padding)
+    return ph, ph, pw, pw

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 
-from nas.ops.base import OpDef, conv_out, define, pair
+from nas.ops.base import OpDef, conv_out, define, pair, spatial_pads
 
 ACTIVATIONS = ("relu", "relu6", "silu", "sigmoid", "hardswish", "hardsigmoid", "gelu", "tanh")
 
@@ -18,11 +18,11 @@ def _conv_shape(ins, p):
     c, h, w = ins[0]
     kh, kw = pair(p["kernel"])
     sh, sw = pair(p["stride"])
-    ph, pw = pair(p["padding"])
+    top, bottom, left, right = spatial_pads(ins[0], p)
     dh, dw = pair(p["dilation"])
     if c % p["groups"] or p["out_channels"] % p["groups"]:
         raise ValueError(f"conv2d groups={p['groups']} does not divide {c} -> {p['out_channels']}")
-    return (p["out_channels"], conv_out(h, kh, sh, ph, dh), conv_out(w, kw, sw, pw, dw))
+    return (p["out_channels"], conv_out(h, kh, sh, top, dh, bottom), conv_out(w, kw, sw, left, dw, right))
 
 
 def _conv_weights(ins, p, out):
@@ -52,10 +52,13 @@ def _pool_shape(ins, p):
     c, h, w = ins[0]
     kh, kw = pair(p["kernel"])
     sh, sw = pair(p["stride"])
-    ph, pw = pair(p["padding"])
-    return (c, conv_out(h, kh, sh, ph), conv_out(w, kw, sw, pw))
+    top, bottom, left, right = spatial_pads(ins[0], p)
+    return (c, conv_out(h, kh, sh, top, end=bottom), conv_out(w, kw, sw, left, end=right))
 
 
+# ``padding`` of conv2d and the pools: an int or (h, w) pair (both sides) or "same" (TensorFlow's SAME,
+# asymmetric on strided windows: ``nas.ops.base.spatial_pads``). Max pooling pads with -inf; average
+# pooling divides by the real cells of each window unless ``count_include_pad``.
 define(OpDef("avg_pool", {"kernel": 3, "stride": 1, "padding": 1, "count_include_pad": False}, shape=_pool_shape))
 define(OpDef("max_pool", {"kernel": 3, "stride": 1, "padding": 1}, shape=_pool_shape))
 
@@ -132,10 +135,11 @@ def _broadcast_shape(ins, p):
 define(OpDef("mul", {}, shape=_broadcast_shape, arity=2))
 
 
-# Stochastic depth / drop-path: in training, zero a whole example's path with probability
-# ``rate * progress`` and scale the kept ones by 1/keep; identity in evaluation. ``progress``
-# (0..1) is a runtime attribute a schedule may set (NASNet's ScheduledDropPath); it defaults to 1.
-define(OpDef("drop_path", {"rate": 0.0}, shape=_same))
+# Stochastic depth / drop-path: in training, zero a whole example's path with probability ``rate``
+# (``scheduled=False``: stochastic depth, timm's DropPath, constant over training) or ``rate * progress``
+# (``scheduled=True``: NASNet's ScheduledDropPath, where ``progress`` in 0..1 is the share of training
+# done, set by the training loops) and scale the kept ones by 1/keep; identity in evaluation.
+define(OpDef("drop_path", {"rate": 0.0, "scheduled": False}, shape=_same))
 
 
 def _pad_shape(ins, p):

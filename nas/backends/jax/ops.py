@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from nas.ops import pair
+from nas.ops import pair, spatial_pads
 
 Shape = tuple[int, ...]
 
@@ -84,7 +84,8 @@ def batch_norm_train(x: jax.Array, running_mean: jax.Array, running_var: jax.Arr
 class Conv2d(nnx.Module):
     """``torch.nn.Conv2d`` on NCHW input with an OIHW kernel (explicit padding, dilation, groups)."""
 
-    def __init__(self, in_channels: int, p: dict, rng: np.random.Generator) -> None:
+    def __init__(self, in_shape: Shape, p: dict, rng: np.random.Generator) -> None:
+        in_channels = in_shape[0]
         kh, kw = pair(p["kernel"])
         groups = p["groups"]
         fan_in = in_channels // groups * kh * kw
@@ -92,8 +93,8 @@ class Conv2d(nnx.Module):
         self.weight = nnx.Param(_uniform(rng, (p["out_channels"], in_channels // groups, kh, kw), bound))
         self.bias = nnx.Param(_uniform(rng, (p["out_channels"],), bound)) if p["bias"] else None
         self.stride = pair(p["stride"])
-        ph, pw = pair(p["padding"])
-        self.padding = ((ph, ph), (pw, pw))
+        top, bottom, left, right = spatial_pads(in_shape, p)
+        self.padding = ((top, bottom), (left, right))
         self.dilation = pair(p["dilation"])
         self.groups = groups
 
@@ -164,14 +165,15 @@ def pool2d(x: jax.Array, *, kind: str, window: tuple[int, ...], strides: tuple[i
 
 
 class Pool(nnx.Module):
-    """Average or max pooling over NCHW windows, padded as torch pads (``-inf`` for max)."""
+    """Average or max pooling over NCHW windows, padded as the node says (``-inf`` for max; TF's SAME
+    pads one more pixel at the end on strided windows)."""
 
-    def __init__(self, p: dict, kind: str) -> None:
+    def __init__(self, in_shape: Shape, p: dict, kind: str) -> None:
         self.kind = kind
         self.window = (1, 1, *pair(p["kernel"]))
         self.strides = (1, 1, *pair(p["stride"]))
-        ph, pw = pair(p["padding"])
-        self.padding = ((0, 0), (0, 0), (ph, ph), (pw, pw))
+        top, bottom, left, right = spatial_pads(in_shape, p)
+        self.padding = ((0, 0), (0, 0), (top, bottom), (left, right))
         self.include_pad = bool(p.get("count_include_pad", True))
 
     def __call__(self, x: jax.Array) -> jax.Array:
@@ -247,10 +249,12 @@ class Progress(nnx.Variable):
 
 
 class DropPath(nnx.Module):
-    """Per-example path dropping like the torch ``DropPath``: rate x ``progress``, off when deterministic."""
+    """Per-example path dropping like the torch ``DropPath``: ``rate``, times ``progress`` when
+    ``scheduled``; off when deterministic."""
 
-    def __init__(self, rate: float, rng: np.random.Generator) -> None:
+    def __init__(self, rate: float, rng: np.random.Generator, scheduled: bool = False) -> None:
         self.rate = float(rate)
+        self.scheduled = bool(scheduled)
         self.progress = Progress(jnp.asarray(1.0, jnp.float32))
         self.deterministic = False
         self.rngs = nnx.Rngs(dropout=int(rng.integers(2**31))) if rate > 0 else None
@@ -258,7 +262,7 @@ class DropPath(nnx.Module):
     def __call__(self, x: jax.Array) -> jax.Array:
         if self.deterministic or self.rate <= 0.0 or self.rngs is None:
             return x
-        keep = 1.0 - self.rate * self.progress[...]
+        keep = 1.0 - (self.rate * self.progress[...] if self.scheduled else self.rate)
         mask = jax.random.bernoulli(self.rngs.dropout(), keep, (x.shape[0],) + (1,) * (x.ndim - 1))
         return x * mask.astype(x.dtype) / keep
 
@@ -290,18 +294,18 @@ def _channel_slice(start: int, stop: int) -> Callable[[jax.Array], jax.Array]:
 Factory = Callable[[list[Shape], dict, Shape, np.random.Generator], nnx.Module]
 
 JAX_OPS: dict[str, Factory] = {
-    "conv2d": lambda ins, p, out, rng: Conv2d(ins[0][0], p, rng),
+    "conv2d": lambda ins, p, out, rng: Conv2d(ins[0], p, rng),
     "batchnorm": lambda ins, p, out, rng: BatchNorm(out[0], p),
     "act": lambda ins, p, out, rng: Fn(ACT[p["fn"]]),
     "identity": lambda ins, p, out, rng: Fn(_identity),
     "dropout": lambda ins, p, out, rng: _dropout(p, rng),
-    "avg_pool": lambda ins, p, out, rng: Pool(p, "avg"),
-    "max_pool": lambda ins, p, out, rng: Pool(p, "max"),
+    "avg_pool": lambda ins, p, out, rng: Pool(ins[0], p, "avg"),
+    "max_pool": lambda ins, p, out, rng: Pool(ins[0], p, "max"),
     "zero": lambda ins, p, out, rng: Fn(_zero(tuple(out))),
     "global_avg_pool": lambda ins, p, out, rng: Fn(_global_pool("avg", p["keepdims"])),
     "global_max_pool": lambda ins, p, out, rng: Fn(_global_pool("max", p["keepdims"])),
     "mul": lambda ins, p, out, rng: Fn(_mul),
-    "drop_path": lambda ins, p, out, rng: DropPath(p["rate"], rng),
+    "drop_path": lambda ins, p, out, rng: DropPath(p["rate"], rng, p["scheduled"]),
     "pad": lambda ins, p, out, rng: Fn(_pad(p["pads"])),
     "upsample": lambda ins, p, out, rng: Fn(_upsample(p["scale"])),
     "linear": lambda ins, p, out, rng: Linear(ins[0][0], p, rng),

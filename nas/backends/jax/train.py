@@ -79,7 +79,8 @@ def loss_of(out: jax.Array | dict[str, jax.Array], y: jax.Array, aux_weight: flo
 
 
 def with_progress(rest: nnx.State, progress: float) -> nnx.State:
-    """``rest`` with every drop-path ``Progress`` variable set to ``progress`` (scheduled drop-path)."""
+    """``rest`` with every drop-path ``Progress`` variable set to ``progress`` (read only by scheduled
+    drop-path nodes; constant ones ignore it)."""
     value = jnp.asarray(min(1.0, max(0.0, progress)), jnp.float32)
     return jax.tree.map(lambda v: v.replace(value) if isinstance(v, Progress) else v, rest,
                         is_leaf=lambda v: isinstance(v, nnx.Variable))
@@ -166,7 +167,7 @@ def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repo
     tx = make_optimizer(config, per_epoch)
     train_step, predict = make_steps(model, tx, config.aux_weight, config.label_smoothing)
     total = per_epoch * config.epochs
-    has_drop_path = any(n.op == "drop_path" for n in arch.nodes)
+    has_drop_path = any(n.op == "drop_path" and n.p["scheduled"] for n in arch.nodes)
     augment = _torch_augment(config, data)
     params, rest = nnx.state(model, nnx.Param), nnx.state(model, nnx.Not(nnx.Param))
     opt_state = tx.init(params)

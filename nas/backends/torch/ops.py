@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from nas.ops import pair
+from nas.ops import pair, spatial_pads
 
 ACT = {"relu": nn.ReLU, "relu6": nn.ReLU6, "silu": nn.SiLU, "sigmoid": nn.Sigmoid, "hardswish": nn.Hardswish,
        "hardsigmoid": nn.Hardsigmoid, "gelu": nn.GELU, "tanh": nn.Tanh}
@@ -66,15 +66,22 @@ class Mul(nn.Module):
 
 
 class DropPath(nn.Module):
-    """Per-example path dropping; ``progress`` scales the rate (set by a schedule, default 1)."""
+    """Per-example path dropping at ``rate``; when ``scheduled``, ``progress`` (the share of training done,
+    set by the training loop, default 1) scales the rate, else it is ignored."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float, scheduled: bool = False) -> None:
         super().__init__()
         self.rate = float(rate)
+        self.scheduled = bool(scheduled)
         self.progress = 1.0
 
+    @property
+    def drop_rate(self) -> float:
+        """The drop probability in effect now."""
+        return self.rate * self.progress if self.scheduled else self.rate
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        drop = self.rate * self.progress
+        drop = self.drop_rate
         if not self.training or drop <= 0.0:
             return x
         keep = 1.0 - drop
@@ -122,30 +129,74 @@ class AvgPool(nn.Module):
     Written by hand because ``torch.avg_pool2d`` on the CPU is several times slower than a depthwise
     convolution of the same window (forward + backward, N=32, C=8, 32x32: 10.6 ms vs 1.8 ms with torch 2.13,
     measured in ``benchmarks/avg_pool.py``); the output equals ``nn.AvgPool2d``'s to float rounding (tested).
+    ``padding`` is (h, w) on both sides, or (top, bottom, left, right); unequal sides (TF's SAME) zero-pad
+    first, for the sums and for the count map alike, so padded cells are not counted either way.
     """
 
-    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int], padding: tuple[int, int],
-                 count_include_pad: bool) -> None:
+    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int],
+                 padding: tuple[int, int] | tuple[int, int, int, int], count_include_pad: bool) -> None:
         super().__init__()
-        self.kernel, self.stride, self.padding = kernel, stride, padding
+        pads = tuple(padding) if len(padding) == 4 else (padding[0], padding[0], padding[1], padding[1])
+        top, bottom, left, right = pads
+        self.kernel, self.stride = kernel, stride
+        self.symmetric = top == bottom and left == right
+        self.padding = (top, left) if self.symmetric else (0, 0)
+        self.pre_pad = (0, 0, 0, 0) if self.symmetric else (left, right, top, bottom)
+        self.padded = any(pads)
         self.count_include_pad = count_include_pad
 
     def _window_sum(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.symmetric:
+            x = nn.functional.pad(x, self.pre_pad)
         weight = x.new_ones((x.shape[1], 1, *self.kernel))
         return nn.functional.conv2d(x, weight, stride=self.stride, padding=self.padding, groups=x.shape[1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         total = self._window_sum(x)
-        if self.count_include_pad or self.padding == (0, 0):
+        if self.count_include_pad or not self.padded:
             return total / (self.kernel[0] * self.kernel[1])
         with torch.no_grad():
             count = self._window_sum(x.new_ones((1, 1, *x.shape[2:])))
         return total / count
 
 
+class PaddedConv2d(nn.Conv2d):
+    """``nn.Conv2d`` after an explicit (left, right, top, bottom) zero padding: TF's SAME on strided
+    windows pads one more pixel at the end than at the start. Same parameters and names as ``nn.Conv2d``."""
+
+    def __init__(self, *args, pads: tuple[int, int, int, int], **kwargs) -> None:
+        super().__init__(*args, padding=0, **kwargs)
+        self.pads = tuple(int(v) for v in pads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(nn.functional.pad(x, self.pads), self.weight, self.bias)
+
+
+class PaddedMaxPool2d(nn.MaxPool2d):
+    """``nn.MaxPool2d`` after an explicit (left, right, top, bottom) ``-inf`` padding (TF's SAME)."""
+
+    def __init__(self, kernel: tuple[int, int], stride: tuple[int, int], pads: tuple[int, int, int, int]) -> None:
+        super().__init__(kernel, stride, 0)
+        self.pads = tuple(int(v) for v in pads)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(nn.functional.pad(x, self.pads, value=float("-inf")))
+
+
 def _conv(ins, p, out):
-    return nn.Conv2d(ins[0][0], p["out_channels"], pair(p["kernel"]), pair(p["stride"]), pair(p["padding"]),
-                     pair(p["dilation"]), p["groups"], bias=p["bias"])
+    top, bottom, left, right = spatial_pads(ins[0], p)
+    args = (ins[0][0], p["out_channels"], pair(p["kernel"]), pair(p["stride"]))
+    if top == bottom and left == right:
+        return nn.Conv2d(*args, (top, left), pair(p["dilation"]), p["groups"], bias=p["bias"])
+    return PaddedConv2d(*args, dilation=pair(p["dilation"]), groups=p["groups"], bias=p["bias"],
+                        pads=(left, right, top, bottom))
+
+
+def _max_pool(ins, p, out):
+    top, bottom, left, right = spatial_pads(ins[0], p)
+    if top == bottom and left == right:
+        return nn.MaxPool2d(pair(p["kernel"]), pair(p["stride"]), (top, left))
+    return PaddedMaxPool2d(pair(p["kernel"]), pair(p["stride"]), (left, right, top, bottom))
 
 
 def _bn(ins, p, out):
@@ -162,14 +213,14 @@ TORCH_OPS: dict[str, Callable[..., nn.Module]] = {
     "act": lambda ins, p, out: ACT[p["fn"]](),
     "identity": lambda ins, p, out: nn.Identity(),
     "dropout": lambda ins, p, out: nn.Dropout(p["rate"]),
-    "avg_pool": lambda ins, p, out: AvgPool(pair(p["kernel"]), pair(p["stride"]), pair(p["padding"]),
+    "avg_pool": lambda ins, p, out: AvgPool(pair(p["kernel"]), pair(p["stride"]), spatial_pads(ins[0], p),
                                              p["count_include_pad"]),
-    "max_pool": lambda ins, p, out: nn.MaxPool2d(pair(p["kernel"]), pair(p["stride"]), pair(p["padding"])),
+    "max_pool": _max_pool,
     "zero": lambda ins, p, out: Zero(out),
     "global_avg_pool": lambda ins, p, out: GlobalPool("avg", p["keepdims"]),
     "global_max_pool": lambda ins, p, out: GlobalPool("max", p["keepdims"]),
     "mul": lambda ins, p, out: Mul(),
-    "drop_path": lambda ins, p, out: DropPath(p["rate"]),
+    "drop_path": lambda ins, p, out: DropPath(p["rate"], p["scheduled"]),
     "pad": lambda ins, p, out: Pad(p["pads"]),
     "upsample": lambda ins, p, out: Upsample(p["scale"]),
     "linear": lambda ins, p, out: nn.Linear(ins[0][0], p["out_features"], bias=p["bias"]),

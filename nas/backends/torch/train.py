@@ -96,8 +96,8 @@ def train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repor
           model: nn.Module | None = None) -> dict[str, float]:
     """Train from scratch under ``config.seed``; per-epoch metrics go to ``report`` and ``checkpoint``.
 
-    Auxiliary heads add ``config.aux_weight`` times their loss; drop-path modules get the training
-    progress (step / total steps) before each step, for scheduled drop-path. With a ``checkpoint`` that
+    Auxiliary heads add ``config.aux_weight`` times their loss; scheduled drop-path modules get the
+    training progress (step / total steps) before each step; constant ones keep their rate. With a ``checkpoint`` that
     holds a saved state the loop continues after its epoch. ``model``, when given, is the network to train
     (built from ``arch`` under the seed otherwise), so the caller keeps the trained weights. Returns the final
     ``valid_accuracy``, ``test_accuracy``, ``train_loss``, ``train_accuracy`` and ``steps_per_second``;
@@ -112,7 +112,7 @@ def train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repor
     train_x, train_y = torch.from_numpy(data.train_x), torch.from_numpy(data.train_y)
     per_epoch = steps_per_epoch(len(data.train_x), config)
     total = per_epoch * config.epochs
-    has_drop_path = any(n.op == "drop_path" for n in arch.nodes)
+    has_drop_path = any(n.op == "drop_path" and n.p["scheduled"] for n in arch.nodes)
     first_epoch, step, train_seconds = 1, 0, 0.0
     metrics: dict[str, float] = {}
     saved = checkpoint.restore() if checkpoint is not None else None
