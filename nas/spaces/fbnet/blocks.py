@@ -6,6 +6,8 @@ multiples of 8 (nearest, +8 when that loses over 5%); an IRF block is 1x1 expand
 squeeze-and-excitation (hidden width ``mid * 0.25 / expansion``, biases, hard-swish, hard-sigmoid gate),
 1x1 project + BN (gamma zero-initialised), and a residual add when the shapes match. All three block
 convs are bias-free; the stem conv has a bias (PyTorch's default, kept for exact parameter counts).
+Every batch norm uses momentum 0.003 (torch's convention) and torch's default eps 1e-5: mobile-vision's
+classification builder passes ``bn_args={"name": "bn", "momentum": 0.003}`` to every block and sets no eps.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from nas.core.ir import GraphBuilder
 
 ACT = "hardswish"
+BN = {"eps": 1e-5, "momentum": 0.003}  # mobile-vision's bn_args for FBNetV3 (and so FBNetV5)
 
 
 def divisible(value: float, divisor: int = 8) -> int:
@@ -45,7 +48,7 @@ def conv_bn(g: GraphBuilder, x: str, out: int, kernel: int = 1, stride: int = 1,
     pad = kernel // 2 if padding is None else padding
     x = g.add("conv2d", x, out_channels=out, kernel=kernel, stride=stride, padding=pad, groups=groups,
               name=f"{prefix}conv")
-    x = g.add("batchnorm", x, zero_init=zero_init, name=f"{prefix}bn")
+    x = g.add("batchnorm", x, zero_init=zero_init, name=f"{prefix}bn", **BN)
     return g.add("act", x, fn=act, name=f"{prefix}act") if act else x
 
 
@@ -80,7 +83,7 @@ def irf_block(g: GraphBuilder, x: str, out: int, kernel: int, stride: int, expan
 def stem(g: GraphBuilder, x: str, out: int) -> str:
     """3x3 stride-2 conv (with bias) + BN + hard-swish."""
     x = g.add("conv2d", x, out_channels=out, kernel=3, stride=2, padding=1, bias=True, name="conv")
-    x = g.add("batchnorm", x, name="bn")
+    x = g.add("batchnorm", x, name="bn", **BN)
     return g.add("act", x, fn=ACT, name="act")
 
 

@@ -8,7 +8,10 @@ ResConv: 1x1 conv -> depthwise 3x3 "PEG" conv (with bias; carries the stride) ->
 -> BN -> act -> 1x1 conv -> BN (gamma zero-initialised) -> [squeeze-excitation] -> [drop-path] -> + shortcut
 -> act. ResAtt (BoTNet block): 1x1 conv -> PEG (stride) -> BN -> act -> bias-free 1x1 q,k,v conv -> ``mhsa``
 -> BN -> act -> 1x1 conv -> BN (zero gamma) -> + shortcut -> act. Shortcuts are the "avg_down" ones: when the
-layer downsamples or changes width, a 2x2 stride-2 average pool (downsampling only), 1x1 conv and BN.
+layer downsamples or changes width, a 2x2 stride-2 average pool (downsampling only), 1x1 conv and BN. The
+pool is BossNAS's ``AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)``: on an odd map the last
+window is cut at the edge and averages only its real cells, which is ``padding="same"`` (one padded row and
+column at the end, not counted).
 """
 
 from __future__ import annotations
@@ -46,9 +49,8 @@ def _shortcut(g: GraphBuilder, x: str, out: int, stride: int) -> str:
     if stride == 1 and g.shape(x)[0] == out:
         return x
     with g.scope("shortcut"):
-        if stride == 2:  # ceil-mode pooling of the reference, as 'same' padding on odd sizes
-            odd = g.shape(x)[1] % 2
-            x = g.add("avg_pool", x, kernel=2, stride=2, padding=odd, count_include_pad=False, name="pool")
+        if stride == 2:  # the reference's AvgPool2d(2, 2, ceil_mode=True, count_include_pad=False)
+            x = g.add("avg_pool", x, kernel=2, stride=2, padding="same", count_include_pad=False, name="pool")
         x = _conv(g, x, out, 1, 1, "conv")
         return g.add("batchnorm", x, name="bn")
 

@@ -8,8 +8,9 @@ training, linearly from 1 to that per-cell value:
 
 ``cell_index`` counts every cell from 0 in forward order (ImageNet stem cells included) and
 ``num_cells`` is their total. The ArchSpec stores the depth part as each ``drop_path`` node's rate
-(``layer_drop_rate``); the time part is the ``progress`` a training loop sets on the drop-path
-modules each step (``nas.backends.torch.schedules.set_drop_path_progress``). Off at evaluation.
+(``layer_drop_rate``) and marks it ``scheduled``; the time part is the ``progress`` both training loops
+set on scheduled drop-path modules each step (``nas.backends.torch.schedules.set_drop_path_progress``).
+Off at evaluation.
 """
 
 from __future__ import annotations

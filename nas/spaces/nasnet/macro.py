@@ -8,6 +8,10 @@ h_{i-1} of a cell is the output two cells back (reduction cells count); with
 ``skip_reduction_layer_input`` (Large) the cell after a reduction reads the reduction's own
 h_{i-1} instead. The auxiliary head (``aux_logits``) reads the last normal cell before the second
 reduction; the classifier is ReLU -> global average pool -> dropout -> linear.
+
+Batch norm follows the reference's arg scopes, per preset (macro ``bn_eps``, ``bn_momentum`` in torch's
+convention, momentum = 1 - TF decay): CIFAR eps 1e-5, decay 0.9 (momentum 0.1); Mobile and Large eps 1e-3,
+decay 0.9997 (momentum 3e-4). A genotype without these settings gets torch's defaults (1e-5, 0.1).
 """
 
 from __future__ import annotations
@@ -19,22 +23,26 @@ from nas.spaces.nasnet.cell import LOOSE_END, Cell, build_cell
 from nas.spaces.nasnet.droppath import layer_drop_rate
 
 _COMMON = {"num_reductions": 2, "num_classes": 10, "normal_concat": LOOSE_END, "reduce_concat": LOOSE_END}
+_CIFAR_BN = {"bn_eps": 1e-5, "bn_momentum": 0.1}  # TF-Slim nasnet_cifar_arg_scope: decay 0.9
+_IMAGENET_BN = {"bn_eps": 1e-3, "bn_momentum": 3e-4}  # nasnet_{mobile,large}_arg_scope: decay 0.9997
 
 PRESETS: dict[str, dict[str, Any]] = {
     # NASNet-A 6@768 on CIFAR-10 (cifar_config).
-    "cifar": {**_COMMON, "stem": "cifar", "cells_per_stack": 6, "filters": 32, "stem_multiplier": 3.0,
+    "cifar": {**_COMMON, **_CIFAR_BN, "stem": "cifar", "cells_per_stack": 6, "filters": 32, "stem_multiplier": 3.0,
               "skip_reduction_layer_input": False, "aux_head": True, "drop_path_keep": 0.6,
               "dense_dropout": 0.0, "input_shape": [3, 32, 32]},
     # NASNet-A 4@1056, ImageNet 224 (mobile_imagenet_config).
-    "mobile": {**_COMMON, "stem": "imagenet", "cells_per_stack": 4, "filters": 44, "stem_multiplier": 1.0,
+    "mobile": {**_COMMON, **_IMAGENET_BN, "stem": "imagenet", "cells_per_stack": 4, "filters": 44,
+               "stem_multiplier": 1.0,
                "skip_reduction_layer_input": False, "aux_head": True, "drop_path_keep": 1.0,
                "dense_dropout": 0.5, "input_shape": [3, 224, 224], "num_classes": 1000},
     # NASNet-A 6@4032, ImageNet 331 (large_imagenet_config).
-    "large": {**_COMMON, "stem": "imagenet", "cells_per_stack": 6, "filters": 168, "stem_multiplier": 3.0,
+    "large": {**_COMMON, **_IMAGENET_BN, "stem": "imagenet", "cells_per_stack": 6, "filters": 168,
+              "stem_multiplier": 3.0,
               "skip_reduction_layer_input": True, "aux_head": True, "drop_path_keep": 0.7,
               "dense_dropout": 0.5, "input_shape": [3, 331, 331], "num_classes": 1000},
     # The cheapest faithful CPU variant (spec 1.10): same encoding, N=1, F=8, no auxiliary head.
-    "small": {**_COMMON, "stem": "cifar", "cells_per_stack": 1, "filters": 8, "stem_multiplier": 3.0,
+    "small": {**_COMMON, **_CIFAR_BN, "stem": "cifar", "cells_per_stack": 1, "filters": 8, "stem_multiplier": 3.0,
               "skip_reduction_layer_input": False, "aux_head": False, "drop_path_keep": 0.6,
               "dense_dropout": 0.0, "input_shape": [3, 32, 32]},
 }
@@ -72,11 +80,16 @@ def _aux_head(g: GraphBuilder, x: str, num_classes: int) -> str:
 
 def build_network(normal: Cell, reduce: Cell, macro: dict[str, Any]) -> ArchSpec:
     """The whole NASNet for two cells and the macro settings; heads ``logits`` (+ ``aux_logits``)."""
+    g = GraphBuilder()
+    with g.defaults("batchnorm", eps=float(macro.get("bn_eps", 1e-5)), momentum=float(macro.get("bn_momentum", 0.1))):
+        return _build(g, normal, reduce, macro)
+
+
+def _build(g: GraphBuilder, normal: Cell, reduce: Cell, macro: dict[str, Any]) -> ArchSpec:
     n, f = int(macro["cells_per_stack"]), int(macro["filters"])
     num_cells = 3 * n
     reductions = reduction_indices(num_cells, int(macro["num_reductions"]))
     all_cells, keep = total_cells(macro), float(macro["drop_path_keep"])
-    g = GraphBuilder()
     x = g.input(tuple(macro["input_shape"]))
     cell_index = 0
 

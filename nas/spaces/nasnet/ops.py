@@ -9,9 +9,12 @@ reference does not implement):
 - ``conv_1x1`` / ``conv_3x3``: ReLU -> conv -> BN.
 - ``conv_1xK_Kx1``: ReLU -> conv (1,K) stride (1,s) -> conv (K,1) stride (s,1) -> BN.
 - ``dil_conv_3x3``: ReLU -> depthwise 3x3 dilation 2 -> pointwise 1x1 -> BN.
-- pools (SAME padding, average excludes the padding): a 1x1 conv + BN follows when channels differ.
+- pools (average excludes the padding): a 1x1 conv + BN follows when channels differ.
 
-Every op but ``identity`` ends in a ``drop_path`` node when its rate is positive (ScheduledDropPath).
+Every convolution and pool pads as TF's ``SAME`` (``padding="same"``): symmetric at stride 1, but a strided
+window on an even map pads one pixel more at the end (3x3: 0/1, 5x5: 1/2, 7x7: 2/3), so reduction cells read
+the same grid as the reference. Every op but ``identity`` ends in a ``drop_path`` node when its rate is
+positive, marked ``scheduled`` (ScheduledDropPath: the loops ramp it with training progress).
 """
 
 from __future__ import annotations
@@ -31,10 +34,10 @@ _FACTORIZED = {"conv_1x3_3x1": 3, "conv_1x7_7x1": 7}
 
 
 def conv_bn(g: GraphBuilder, x: str, channels: int, kernel: int = 1, stride: int = 1, relu: bool = True) -> str:
-    """(ReLU ->) KxK conv (SAME-size padding) -> BN: the reference's 1x1 adapters and plain convs."""
+    """(ReLU ->) KxK conv (TF SAME padding) -> BN: the reference's 1x1 adapters and plain convs."""
     if relu:
         x = g.add("act", x, fn="relu", name="relu")
-    x = g.add("conv2d", x, out_channels=channels, kernel=kernel, stride=stride, padding=kernel // 2, name="conv")
+    x = g.add("conv2d", x, out_channels=channels, kernel=kernel, stride=stride, padding="same", name="conv")
     return g.add("batchnorm", x, name="bn")
 
 
@@ -57,8 +60,8 @@ def factorized_reduction(g: GraphBuilder, x: str, channels: int, stride: int = 2
 def _separable(g: GraphBuilder, x: str, channels: int, kernel: int, stride: int, dilation: int = 1) -> str:
     x = g.add("act", x, fn="relu", name="relu")
     c_in = g.shape(x)[0]
-    x = g.add("conv2d", x, out_channels=c_in, kernel=kernel, stride=stride, padding=dilation * (kernel // 2),
-              dilation=dilation, groups=c_in, name="depthwise")
+    x = g.add("conv2d", x, out_channels=c_in, kernel=kernel, stride=stride, padding="same", dilation=dilation,
+              groups=c_in, name="depthwise")
     x = g.add("conv2d", x, out_channels=channels, kernel=1, name="pointwise")
     return g.add("batchnorm", x, name="bn")
 
@@ -82,20 +85,20 @@ def apply_op(g: GraphBuilder, x: str, op: str, channels: int, stride: int, drop_
     elif op in _FACTORIZED:
         k = _FACTORIZED[op]
         x = g.add("act", x, fn="relu", name="relu")
-        x = g.add("conv2d", x, out_channels=channels, kernel=(1, k), stride=(1, stride), padding=(0, k // 2),
+        x = g.add("conv2d", x, out_channels=channels, kernel=(1, k), stride=(1, stride), padding="same",
                   name="conv_1xk")
-        x = g.add("conv2d", x, out_channels=channels, kernel=(k, 1), stride=(stride, 1), padding=(k // 2, 0),
+        x = g.add("conv2d", x, out_channels=channels, kernel=(k, 1), stride=(stride, 1), padding="same",
                   name="conv_kx1")
         x = g.add("batchnorm", x, name="bn")
     elif op in _POOL:
         kind, k = _POOL[op]
         params = {"count_include_pad": False} if kind == "avg_pool" else {}
-        x = g.add(kind, x, kernel=k, stride=stride, padding=k // 2, name="pool", **params)
+        x = g.add(kind, x, kernel=k, stride=stride, padding="same", name="pool", **params)
         if c_in != channels:
             with g.scope("adapt"):
                 x = conv_bn(g, x, channels, relu=False)
     else:
         raise ValueError(f"unknown NASNet op {op!r}; valid: {', '.join(OP_NAMES)}")
     if drop_rate > 0:
-        x = g.add("drop_path", x, rate=drop_rate, name="drop_path")
+        x = g.add("drop_path", x, rate=drop_rate, scheduled=True, name="drop_path")
     return x

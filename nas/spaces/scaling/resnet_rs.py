@@ -133,9 +133,8 @@ def _bottleneck(g: GraphBuilder, x: str, planes: int, stride: int, project: bool
     shortcut = x
     if project:
         with g.scope("shortcut"):
-            if stride == 2:  # ResNet-D: average pool ('same' on odd sizes), then a 1x1 conv
-                odd = g.shape(x)[1] % 2
-                shortcut = g.add("avg_pool", shortcut, kernel=2, stride=2, padding=odd, count_include_pad=False,
+            if stride == 2:  # ResNet-D: Keras AveragePooling2D(2, 2, padding='same'), then a 1x1 conv
+                shortcut = g.add("avg_pool", shortcut, kernel=2, stride=2, padding="same", count_include_pad=False,
                                  name="pool")
             shortcut = _conv_bn(g, shortcut, 4 * planes, 1, 1, "conv", "bn", relu=False)
     with g.scope("branch"):
