@@ -106,7 +106,7 @@ def test_naswot_on_written_down_codes() -> None:
 
 def test_naswot_matches_numpy_on_a_two_layer_network() -> None:
     """Codes of both ReLU layers (their inputs > 0) concatenated; the log-determinant with numpy."""
-    arch = mlp((3, 5, 4, 2))
+    arch = mlp((3, 16, 12, 2))
     model = build(arch, seed=2)
     x = np.random.default_rng(0).standard_normal((6, 3))
     (w0, w1, _), (b0, b1) = weights_of(model, arch), [model.layers[f"fc{i}"].bias.detach().double().numpy()
@@ -115,7 +115,8 @@ def test_naswot_matches_numpy_on_a_two_layer_network() -> None:
     h1 = np.maximum(h0, 0) @ w1.T + b1
     codes = np.concatenate([h0 > 0, h1 > 0], axis=1).astype(float)
     kernel = codes @ codes.T + (1 - codes) @ (1 - codes).T
-    expected = np.linalg.slogdet(kernel)[1]
+    sign, expected = np.linalg.slogdet(kernel)
+    assert sign > 0 and np.isfinite(expected)
     got = zc.naswot(model, arch, main_plan(arch), torch.from_numpy(x).float())
     assert got == pytest.approx(expected, abs=1e-9)
 
@@ -151,6 +152,19 @@ def test_snip_and_grad_norm_by_hand() -> None:
     assert snip == pytest.approx(np.abs(w1 * g1).sum() + np.abs(w2 * g2).sum(), rel=1e-5)
     norm = zc.grad_norm(build(arch, seed=3), arch, plan, tx, ty)
     assert norm == pytest.approx(np.linalg.norm(g1) + np.linalg.norm(g2), rel=1e-5)  # per-layer norms added
+    dh = dz @ w2  # fisher: 0.5 * mean over examples of (activation * its gradient)^2, summed over units
+    fisher = 0.5 * (((h * dh) ** 2).mean(0).sum() + ((z * dz) ** 2).mean(0).sum())
+    assert zc.fisher(build(arch, seed=3), arch, plan, tx, ty) == pytest.approx(fisher, rel=1e-4)
+
+
+def test_jacob_cov_of_a_linear_network() -> None:
+    """A linear map has the same input gradient for every example: a correlation matrix of ones, whose
+    eigenvalues are N (once) and 0, so the score is -sum(log(l + k) + 1 / (l + k)) over those."""
+    arch = mlp((3, 4, 3), relu=False)
+    x = torch.from_numpy(np.random.default_rng(2).standard_normal((5, 3))).float()
+    eig, k = np.array([5.0, 0, 0, 0, 0]), 1e-5
+    expected = -np.sum(np.log(eig + k) + 1 / (eig + k))
+    assert zc.jacob_cov(build(arch, seed=0), arch, main_plan(arch), x) == pytest.approx(expected, rel=1e-6)
 
 
 # degenerate candidates, determinism, every space -----------------------------------------------------------------
@@ -191,6 +205,7 @@ def test_vote_counts_pairwise_majority_wins() -> None:
     # 0 beats 1 (synflow, snip) and 2 (synflow, snip); 1 beats 2 (synflow, jacob_cov); 2 beats nobody
     assert vote_scores(table).tolist() == [2, 1, 0]
     assert vote_scores({"a": np.array([1.0, 1.0])}).tolist() == [0, 0]  # ties win nothing
+    assert vote_scores({"a": np.array([1.0, 2.0]), "b": np.array([2.0, 1.0])}).tolist() == [0, 0]  # split votes
 
 
 def test_the_evaluator_reports_each_proxy_and_a_running_vote(nb201: NB201Space) -> None:
