@@ -52,7 +52,9 @@ def synflow(model: nnx.Module, arch: ArchSpec, plan: Plan) -> float:
         def total(p: nnx.State) -> jax.Array:
             return jnp.sum(run(nnx.merge(graphdef, p, rest), arch, plan, ones, skip_bn=True))
 
-        grads = nnx.merge(graphdef, jax.jit(jax.grad(total))(params), rest)
+        # Not jitted: XLA's fused float64 program returned NaN gradients through HyTra's attention
+        # softmax (huge logits of absolute weights) where the op-by-op gradient and torch are finite.
+        grads = nnx.merge(graphdef, jax.grad(total)(params), rest)
         values = nnx.merge(graphdef, params, rest)
         score = sum(float(jnp.sum(jnp.abs(values.layers[module_key(n.name)].weight[...]
                                           * grads.layers[module_key(n.name)].weight[...]))) for n in weighted)
