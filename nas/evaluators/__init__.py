@@ -1,4 +1,4 @@
-"""Evaluators: train, tabular, cost. Each module registers itself in ``EVALUATORS``."""
+"""Evaluators: train, tabular, cost, proxy. Each module registers itself in ``EVALUATORS``."""
 
 from nas.evaluators.base import EVALUATORS, EvalContext, Evaluator, make_evaluator
 

@@ -29,6 +29,7 @@ from nas.runner.report import chosen_best, write_best, write_progress_plot, writ
 from nas.searchers.base import SEARCHERS, Drive, DrivingSearcher, MultiObjective, Searcher, parse_objectives
 
 CONFIG_FILE = "config.json"
+DATA_EVALUATORS = ("train", "proxy")  # evaluators that read the configured dataset (and adapt the space to it)
 
 
 @dataclass
@@ -53,7 +54,7 @@ def build_space(config: dict[str, Any]) -> SearchSpace:
     preset = options.pop("preset", None)
     macro = dict(options.pop("macro", None) or {})
     space = cls(preset=preset, **macro)
-    if config["evaluator"]["name"] == "train":
+    if config["evaluator"]["name"] in DATA_EVALUATORS:
         shape, classes = dataset_signature(config)
         adapted = {}
         if "input_shape" in space.macro and "input_shape" not in macro:
@@ -75,8 +76,9 @@ def dataset_signature(config: dict[str, Any]) -> tuple[tuple[int, int, int], int
 def evaluator_spec(config: dict[str, Any]) -> dict[str, Any]:
     """The picklable description a worker builds the evaluator from."""
     spec = dict(config["evaluator"])
-    if spec["name"] == "train":
-        spec.setdefault("backend", config["backend"])
+    if spec["name"] in DATA_EVALUATORS:
+        if spec.get("backend") is None:
+            spec["backend"] = config["backend"]
         spec.setdefault("dataset", dict(config["dataset"]))
     return spec
 
@@ -87,7 +89,7 @@ def _evaluator_in_process(config: dict[str, Any]) -> Any:
     if key not in executors._EVALUATOR_CACHE:
         options = dict(spec)
         name = options.pop("name")
-        if name == "train":
+        if name in DATA_EVALUATORS:
             DATASETS.get(options["dataset"]["name"])  # unknown dataset: fail before anything runs
         from nas.evaluators.base import make_evaluator
 

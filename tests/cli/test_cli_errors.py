@@ -23,7 +23,11 @@ def run_cli(*args):
 @pytest.mark.parametrize("args, message", [
     (["search", "space=nope"], f"unknown space 'nope'; valid choices: {SPACE_CHOICES}"),
     (["search", "searcher=nope"], f"unknown searcher 'nope'; valid choices: {SEARCHER_CHOICES}"),
-    (["search", "evaluator=nope"], "unknown evaluator 'nope'; valid choices: cost, tabular, train"),
+    (["search", "evaluator=nope"], "unknown evaluator 'nope'; valid choices: cost, proxy, tabular, train"),
+    (["search", "evaluator=proxy", "evaluator.proxies=[synflow,bogus]"], "unknown proxy 'bogus'; valid choices:"),
+    (["search", "evaluator=proxy", "evaluator.batch_size=0"], "evaluator.batch_size must be a positive integer"),
+    (["search", "evaluator=proxy", "evaluator.backend=jax", "evaluator.proxies=[snip]"],
+     "proxy 'snip' has no jax implementation"),
     (["search", "dataset=nope"], "unknown dataset 'nope'; valid choices:"),
     (["search", "runner=nope"], "unknown runner 'nope'; valid choices: local, ray"),
     (["search", "backend=tensorflow"], "unknown backend 'tensorflow'; valid choices: torch, jax"),
@@ -107,3 +111,13 @@ def test_gpu_is_not_checked_on_the_driver_of_a_ray_run():
     if not __import__("torch").cuda.is_available():
         with pytest.raises(UserError, match="no CUDA device"):
             check_config(compose(["evaluator.device=cuda:7"]))
+
+
+@pytest.mark.parametrize("args", [
+    ["evaluator.proxies=[nope]"], ["evaluator.batch_size=0"], ["evaluator.backend=jax", "evaluator.proxies=[fisher]"],
+])
+def test_bad_proxy_options_stop_before_the_run_directory(args, capsys, tmp_path):
+    assert main(["search", "evaluator=proxy", *args, f"run_dir={tmp_path / 'run'}"]) == 2
+    assert not (tmp_path / "run").exists()
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and len(err.splitlines()) == 1 and "Traceback" not in err

@@ -82,3 +82,12 @@ def test_export_json_and_pt2_of_a_trial(run_dir, tmp_path, capsys):
     assert program(torch.zeros(3, *card["input_shape"])).shape == (3, 10)
     assert main(["export", str(run_dir), "format=json", "trial=999"]) == 2
     assert main(["export", str(run_dir), "format=tflite"]) == 2
+
+
+def test_proxy_search_reports_zero_cost_metrics(tmp_path, capsys):
+    run = tmp_path / "zc"
+    assert main(["search", "space.preset=small", "evaluator=proxy", "evaluator.proxies=[synflow,naswot]",
+                 "objective=zc_naswot:max", "searcher=random", "budget.trials=2", f"run_dir={run}"]) == 0
+    finished = [json.loads(line) for line in (run / "trials.jsonl").read_text().splitlines()
+                if json.loads(line)["event"] == "finished"]
+    assert len(finished) == 2 and all({"zc_synflow", "zc_naswot"} <= set(e["metrics"]) for e in finished)

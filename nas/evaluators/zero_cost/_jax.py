@@ -1,0 +1,84 @@
+"""Synflow and NASWOT in JAX, on a ``JaxNetwork`` run node by node over the main head's plan.
+
+The same definitions as the torch module (``_torch.py``): synflow in float64 (``jax.enable_x64``) with
+batch norm skipped and absolute parameters; NASWOT from the rectifiers' input signs, train-mode batch norm.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from nas.backends.jax.builder import module_key
+from nas.core.ir import ArchSpec, Node
+from nas.evaluators.zero_cost.graph import Plan, rectifier_nodes, weighted_nodes
+from nas.evaluators.zero_cost.linalg import logdet_score
+
+Watch = Callable[[Node, list[jax.Array], jax.Array], None]
+
+
+def run(model: nnx.Module, arch: ArchSpec, plan: Plan, x: jax.Array, skip_bn: bool = False,
+        watch: Watch | None = None) -> jax.Array:
+    """The main head's value for input ``x``; ``skip_bn`` treats batch norm as the identity."""
+    values: dict[str, jax.Array] = {arch.inputs[0]: x}
+    for node, frees in zip(plan.nodes, plan.frees):
+        ins = [values[name] for name in node.inputs]
+        out = ins[0] if skip_bn and node.op == "batchnorm" else model.layers[module_key(node.name)](*ins)
+        if watch is not None:
+            watch(node, ins, out)
+        values[node.name] = out
+        for name in frees:
+            del values[name]
+    return values[plan.output]
+
+
+def synflow(model: nnx.Module, arch: ArchSpec, plan: Plan) -> float:
+    """``sum |w * dR/dw|`` over conv/linear weights, R = sum of the main head for an all-ones input."""
+    weighted = weighted_nodes(plan)
+    if not weighted:
+        return 0.0
+    with jax.enable_x64(True):
+        model.eval()
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+        params = jax.tree.map(lambda p: jnp.abs(jnp.asarray(p, jnp.float64)), params)
+        rest = jax.tree.map(lambda v: jnp.asarray(v, jnp.float64) if jnp.issubdtype(v.dtype, jnp.floating)
+                            else v, rest)
+        ones = jnp.ones((1, *arch.input_shape), jnp.float64)
+
+        def total(p: nnx.State) -> jax.Array:
+            return jnp.sum(run(nnx.merge(graphdef, p, rest), arch, plan, ones, skip_bn=True))
+
+        # Not jitted: XLA's fused float64 program returned NaN gradients through HyTra's attention
+        # softmax (huge logits of absolute weights) where the op-by-op gradient and torch are finite.
+        grads = nnx.merge(graphdef, jax.grad(total)(params), rest)
+        values = nnx.merge(graphdef, params, rest)
+        score = sum(float(jnp.sum(jnp.abs(values.layers[module_key(n.name)].weight[...]
+                                          * grads.layers[module_key(n.name)].weight[...]))) for n in weighted)
+    return float(score)
+
+
+def naswot(model: nnx.Module, arch: ArchSpec, plan: Plan, x: np.ndarray) -> float:
+    """``log |K_H|`` of the batch's binary rectifier codes (input > 0), train-mode batch norm."""
+    rectifiers = {n.name for n in rectifier_nodes(plan)}
+    if not rectifiers:
+        return float("-inf")
+    model.train()
+    graphdef, state = nnx.split(model)
+
+    @jax.jit
+    def agreements(state: nnx.State, x: jax.Array) -> jax.Array:
+        kernels = []
+
+        def code(node: Node, ins: list[jax.Array], out: jax.Array) -> None:
+            if node.name in rectifiers:
+                c = (ins[0] > 0).reshape(len(x), -1).astype(jnp.int32)
+                kernels.append(c @ c.T + (1 - c) @ (1 - c).T)
+
+        run(nnx.merge(graphdef, state), arch, plan, x, watch=code)
+        return sum(kernels)
+
+    return logdet_score(np.asarray(agreements(state, jnp.asarray(x)), dtype=np.float64))
