@@ -1,41 +1,49 @@
 """runner=ray: trials on distinct Ray workers, a worker killed mid-trial is retried, nothing is lost.
 
 Every Ray socket stays on 127.0.0.1 (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, RAY_AUTH_MODE=disabled, no
-dashboard), and each test stops what it started.
+dashboard), and each test stops what it started. The runner starts its local cluster from this process, so
+the cluster's processes (GCS, raylet, workers) are this process's descendants: the killer looks only among
+them and never touches a Ray worker of another cluster on the machine.
 """
 
 import os
-import signal
-import subprocess
 import threading
 import time
 
-import pytest
+from nas.testing.skips import require_extra
 
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before Ray is imported: every socket on 127.0.0.1
 os.environ["RAY_AUTH_MODE"] = "disabled"
-pytest.importorskip("ray")
+require_extra("ray", "ray")
+psutil = require_extra("psutil", "ray")
 
 from nas.cli.config import compose  # noqa: E402
 from nas.runner.journal import read_events  # noqa: E402
 from nas.runner.run import search  # noqa: E402
 
 
-def ray_workers() -> list[int]:
-    out = subprocess.run(["pgrep", "-f", "ray::evaluate_job"], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+def own_trial_workers() -> list:
+    """Ray workers running a trial that descend from this process (the cluster this test started)."""
+    found = []
+    for child in psutil.Process(os.getpid()).children(recursive=True):
+        try:
+            if "ray::evaluate_job" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
 
 
 def killer(stop: threading.Event, killed: list[int]) -> None:
-    """Kill the first Ray worker seen running a trial (once)."""
+    """Kill the first of our own Ray workers seen running a trial (once)."""
     while not stop.is_set() and not killed:
-        pids = ray_workers()
-        if pids:
+        workers = own_trial_workers()
+        if workers:
             time.sleep(0.5)  # let it get into the trial
             try:
-                os.kill(pids[0], signal.SIGKILL)
-                killed.append(pids[0])
-            except ProcessLookupError:
+                workers[0].kill()
+                killed.append(workers[0].pid)
+            except psutil.Error:
                 pass
         time.sleep(0.05)
 
@@ -56,7 +64,9 @@ def test_local_cluster_retries_a_killed_worker(tmp_path):
     finished = [e for e in read_events(run_dir / "trials.jsonl") if e["event"] == "finished"]
     assert len(finished) == 6 and len({e["trial"] for e in finished}) == 6
     assert all(e["state"] == "complete" for e in finished)  # the killed trial was retried, not lost
-    assert len({e["worker"] for e in finished}) >= 2  # trials ran on distinct worker processes
+    workers = {e["worker"] for e in finished}
+    assert len(workers) >= 2  # trials ran on distinct worker processes
+    assert all(int(w.rsplit(":", 1)[1]) != killed[0] for w in workers)  # the killed worker finished nothing
     assert summary.best is not None
     import ray
 
