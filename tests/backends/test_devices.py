@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import jax
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-jax = pytest.importorskip("jax")
-
-from nas.backends.jax.train import jax_device  # noqa: E402
-from nas.backends.torch.device import torch_device  # noqa: E402
-from nas.core.errors import UserError  # noqa: E402
+from nas.backends.jax.train import jax_device
+from nas.backends.torch.device import torch_device
+from nas.core.errors import UserError
+from nas.testing.skips import NEEDS_NO_GPU
 
 NO_CUDA = not torch.cuda.is_available()
 NO_JAX_GPU = not any(d.platform == "gpu" for d in jax.devices())
@@ -28,13 +28,13 @@ def test_unknown_torch_devices_are_user_errors(name: str) -> None:
         torch_device(name)
 
 
-@pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")
+@pytest.mark.skipif(not NO_CUDA, reason=f"{NEEDS_NO_GPU}: this machine has CUDA")
 def test_cuda_without_cuda_is_a_user_error() -> None:
     with pytest.raises(UserError, match="no CUDA device"):
         torch_device("cuda")
 
 
-@pytest.mark.skipif(not NO_JAX_GPU, reason="JAX has a GPU here")
+@pytest.mark.skipif(not NO_JAX_GPU, reason=f"{NEEDS_NO_GPU}: JAX has a GPU here")
 def test_jax_gpu_without_gpu_is_a_user_error() -> None:
     with pytest.raises(UserError, match="no gpu backend"):
         jax_device("cuda:0")
@@ -45,7 +45,7 @@ def test_jax_device_index_out_of_range() -> None:
         jax_device("cpu:99")
 
 
-@pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")
+@pytest.mark.skipif(not NO_CUDA, reason=f"{NEEDS_NO_GPU}: this machine has CUDA")
 def test_fbnetv5_search_on_absent_cuda_fails_before_any_work() -> None:
     from nas.data.multitask import make_canvases
     from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig

@@ -67,7 +67,7 @@ def test_strided_nasnet_pools_pad_like_tf(op: str, k: int, kind: str) -> None:
     with torch.no_grad():
         got = torch_build(arch, seed=0).eval()(x)
     torch.testing.assert_close(got, want)
-    jax_backend = pytest.importorskip("nas.backends.jax")
+    import nas.backends.jax as jax_backend
     got_jax = np.asarray(jax_backend.build(arch, seed=0)(x.numpy()))
     np.testing.assert_allclose(got_jax, want.numpy(), rtol=1e-5, atol=1e-6)
 
@@ -107,7 +107,7 @@ def _bn_settings_torch(model: nn.Module) -> set[tuple[float, float]]:
 
 
 def _bn_settings_jax(arch: ArchSpec) -> set[tuple[float, float]]:
-    jax_backend = pytest.importorskip("nas.backends.jax")
+    import nas.backends.jax as jax_backend
     from nas.backends.jax.ops import BatchNorm
 
     model = jax_backend.build(arch, seed=0)
@@ -173,7 +173,6 @@ def test_training_loop_ramps_only_scheduled_drop_path() -> None:
 
 
 def test_jax_drop_path_ignores_progress_unless_scheduled() -> None:
-    pytest.importorskip("jax")
     from nas.backends.jax.ops import DropPath as JaxDropPath
 
     x = np.ones((256, 1), np.float32)
@@ -187,7 +186,7 @@ def test_jax_drop_path_ignores_progress_unless_scheduled() -> None:
 def _lower_pool(arch: ArchSpec) -> tuple[nn.Module, object, object]:
     node = next(n for n in arch.nodes if n.op == "avg_pool")
     ins = arch.in_shapes(node)
-    jax_ops = pytest.importorskip("nas.backends.jax.ops")
+    import nas.backends.jax.ops as jax_ops
     return TORCH_OPS["avg_pool"](ins, node.p, node.shape), jax_ops.JAX_OPS["avg_pool"](
         ins, node.p, node.shape, np.random.default_rng(0)), node
 

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-pytest.importorskip("jax")
-torch = pytest.importorskip("torch")
-nnx = pytest.importorskip("flax.nnx")
+import torch
+from flax import nnx
 
 from nas.backends.jax import build, count_params, load_torch_weights  # noqa: E402
 from nas.backends.jax.ops import JAX_OPS  # noqa: E402

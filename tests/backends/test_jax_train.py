@@ -6,10 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
-pytest.importorskip("jax")
-torch = pytest.importorskip("torch")
-nnx = pytest.importorskip("flax.nnx")
+import torch
+from flax import nnx
 
 from nas.backends.jax import build, load_torch_weights, train  # noqa: E402
 from nas.backends.jax.train import make_optimizer, make_steps  # noqa: E402

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("jax")
-pytest.importorskip("torch")
-
 from nas.core.genotype import Genotype  # noqa: E402
 from nas.testing.parity import BackendParitySuite  # noqa: E402
 

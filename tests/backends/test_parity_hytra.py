@@ -11,9 +11,6 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("jax")
-pytest.importorskip("torch")
-
 from nas.core.genotype import Genotype  # noqa: E402
 from nas.spaces.hytra import HyTraSpace  # noqa: E402
 from nas.testing.parity import BackendParitySuite, check_parity  # noqa: E402

@@ -6,9 +6,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("jax")
-pytest.importorskip("torch")
-
 from nas.backends import jax as jax_backend  # noqa: E402
 from nas.backends import torch as torch_backend  # noqa: E402
 from nas.core.cost import arch_cost  # noqa: E402

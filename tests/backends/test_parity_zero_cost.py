@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-pytest.importorskip("jax")
-torch = pytest.importorskip("torch")
+import torch
 
 from nas.backends import jax as jax_backend  # noqa: E402
 from nas.backends import torch as torch_backend  # noqa: E402

@@ -11,6 +11,7 @@ from nas.cli.main import main
 from nas.core.errors import UserError
 from nas.core.space import SPACES
 from nas.searchers import SEARCHERS
+from nas.testing.skips import NEEDS_NO_GPU
 
 SPACE_CHOICES = ", ".join(SPACES.names())
 SEARCHER_CHOICES = ", ".join(group_options("searcher"))
@@ -89,7 +90,7 @@ def test_genotype_from_another_space_version(tmp_path, capsys):
     assert "version 0; this build reads version 1" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason=f"{NEEDS_NO_GPU}: this machine has CUDA")
 @pytest.mark.parametrize("args, message", [
     (["search", "evaluator.device=cuda"], "device 'cuda' asked for, but torch sees no CUDA device here"),
     (["search", "backend=jax", "evaluator.device=gpu"], "device 'gpu': JAX has no gpu backend here"),

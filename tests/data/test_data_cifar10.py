@@ -10,14 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import nas.data.cifar10 as cifar_module
 from nas.core.errors import UserError
 from nas.data import ArrayDataset, load_dataset
 from nas.data._images import decode, scan_tar
 from nas.data.cifar10 import CLASSES, cifar10, image_folder, read_cifar_batch
-
-Image = pytest.importorskip("PIL.Image")
+from nas.testing.skips import require_shared_data
 
 SHARED_CIFAR = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "cifar10"
 REAL_URLOPEN = urllib.request.urlopen
@@ -33,8 +33,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def shared_cifar() -> ArrayDataset:
-    if not (SHARED_CIFAR / "cifar10_jpeg_q75_train.tar.gz").is_file():
-        pytest.skip(f"shared CIFAR-10 tarballs not found in {SHARED_CIFAR}")
+    require_shared_data(SHARED_CIFAR / "cifar10_jpeg_q75_train.tar.gz")
     return load_dataset("cifar10", root=str(SHARED_CIFAR), limit_train=1000, limit_test=500, seed=0)
 
 
@@ -51,8 +50,8 @@ def test_shared_tarballs_with_limits(shared_cifar: ArrayDataset) -> None:
 
 
 def test_jpeg_decoding_matches_the_decoded_npz() -> None:
-    if not (SHARED_CIFAR / "cifar10_test_2k_decoded.npz").is_file():
-        pytest.skip("shared CIFAR-10 npz not found")
+    require_shared_data(SHARED_CIFAR / "cifar10_test_2k_decoded.npz")
+    require_shared_data(SHARED_CIFAR / "cifar10_jpeg_q75_test.tar.gz")
     entries = scan_tar(SHARED_CIFAR / "cifar10_jpeg_q75_test.tar.gz")
     assert len(entries) == 10000 and entries[0].label == "airplane" and entries[-1].label == "truck"
     firsts = [entries[1000 * c + i] for c in range(10) for i in range(3)]  # files 0000..0002 of each class

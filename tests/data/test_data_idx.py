@@ -15,6 +15,7 @@ import pytest
 from nas.core.errors import UserError
 from nas.data import idx
 from nas.data.idx import fashion_mnist, mnist, read_idx, read_pair
+from nas.testing.skips import require_shared_data
 
 REAL_URLOPEN = urllib.request.urlopen
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
@@ -32,10 +33,7 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def shared(name: str) -> Path:
-    folder = SHARED / name
-    if not folder.is_dir():
-        pytest.skip(f"shared data folder {folder} not found")
-    return folder
+    return require_shared_data(SHARED / name)
 
 
 def write_idx(path: Path, array: np.ndarray, magic_ndim: int | None = None) -> Path:

@@ -10,6 +10,7 @@ import pytest
 
 from nas.core.errors import UserError
 from nas.data.multitask import FOREGROUND, coco_json, load_multitask, make_canvases, pseudo_label
+from nas.testing.skips import require_shared_data
 
 SHARED_FASHION = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fashion_mnist"
 
@@ -72,9 +73,8 @@ def test_bad_options_are_user_errors() -> None:
         make_canvases("digits", n=4, size=4)
 
 
-@pytest.mark.skipif(not SHARED_FASHION.is_dir(), reason="shared Fashion-MNIST files not present")
 def test_fashion_mnist_canvases() -> None:
-    data = make_canvases("fashion_mnist", n=8, size=56, seed=0, valid=4, root=SHARED_FASHION)
+    data = make_canvases("fashion_mnist", n=8, size=56, seed=0, valid=4, root=require_shared_data(SHARED_FASHION))
     assert data.class_names[-1] == "ankle boot" and data.input_shape == (1, 56, 56)
     assert len(data.train.boxes) >= 8
 

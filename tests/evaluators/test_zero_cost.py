@@ -6,8 +6,7 @@ import math
 
 import numpy as np
 import pytest
-
-torch = pytest.importorskip("torch")
+import torch
 
 from nas.backends.torch import build  # noqa: E402
 from nas.core.ir import ArchSpec, GraphBuilder  # noqa: E402

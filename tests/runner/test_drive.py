@@ -29,9 +29,9 @@ class _Driver(DrivingSearcher):
         assert len(drive.results) == 4
 
 
-def test_driving_searcher_trials_are_journalled_and_reported(nb201_table, tmp_path, capsys):
+def test_driving_searcher_trials_are_journalled_and_reported(synthetic_nb201_table, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    config = compose(["evaluator=tabular", f"evaluator.table={nb201_table}", f"run_dir={run_dir}"])
+    config = compose(["evaluator=tabular", f"evaluator.table={synthetic_nb201_table}", f"run_dir={run_dir}"])
     config["searcher"] = {"name": "_test_driver"}
     summary = search(config, progress=True)
     err = capsys.readouterr().err

@@ -16,9 +16,9 @@ def config(table, run_dir, *extra):
 
 
 @pytest.mark.parametrize("searcher", ["evolution", "optuna", "random"])
-def test_pareto_json_is_non_dominated(nb201_table, tmp_path, searcher):
+def test_pareto_json_is_non_dominated(synthetic_nb201_table, tmp_path, searcher):
     run_dir = tmp_path / searcher
-    search(config(nb201_table, run_dir, f"searcher={searcher}", "objectives=[valid_accuracy:max,params:min]"),
+    search(config(synthetic_nb201_table, run_dir, f"searcher={searcher}", "objectives=[valid_accuracy:max,params:min]"),
            progress=False)
     data = json.loads((run_dir / "pareto.json").read_text())
     assert data["objectives"] == ["valid_accuracy:max", "params:min"]
@@ -36,9 +36,9 @@ def test_pareto_json_is_non_dominated(nb201_table, tmp_path, searcher):
     assert (run_dir / "pareto.png").is_file() and "Pareto front" in (run_dir / "report.md").read_text()
 
 
-def test_constraints_reject_before_evaluation(nb201_table, tmp_path):
+def test_constraints_reject_before_evaluation(synthetic_nb201_table, tmp_path):
     run_dir = tmp_path / "c"
-    summary = search(config(nb201_table, run_dir, "constraints.params_max=300000"), progress=False)
+    summary = search(config(synthetic_nb201_table, run_dir, "constraints.params_max=300000"), progress=False)
     assert len(summary.results) == 40
     assert all(r.metrics["params"] <= 300_000 for r in summary.results)
     events = read_events(run_dir / "trials.jsonl")
@@ -48,13 +48,13 @@ def test_constraints_reject_before_evaluation(nb201_table, tmp_path):
                    for e in events)
 
 
-def test_bad_objective_and_constraint(nb201_table, tmp_path):
+def test_bad_objective_and_constraint(synthetic_nb201_table, tmp_path):
     from nas.core import UserError
 
     with pytest.raises(UserError, match="mode must be max or min"):
-        search(config(nb201_table, tmp_path / "a", "objective=valid_accuracy:up"), progress=False)
+        search(config(synthetic_nb201_table, tmp_path / "a", "objective=valid_accuracy:up"), progress=False)
     with pytest.raises(UserError, match="constraints.params_max must be a number"):
-        search(config(nb201_table, tmp_path / "b", "constraints.params_max=lots"), progress=False)
+        search(config(synthetic_nb201_table, tmp_path / "b", "constraints.params_max=lots"), progress=False)
 
 
 def test_macs_budget_reaches_the_scaling_searcher_and_rejects_larger_candidates(tmp_path):

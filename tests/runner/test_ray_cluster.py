@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("ray")
-psutil = pytest.importorskip("psutil")
+from nas.testing.skips import require_extra
+
+require_extra("ray", "ray")
+psutil = require_extra("psutil", "ray")
 
 from nas.runner.journal import read_events, replay  # noqa: E402
 
@@ -98,12 +100,13 @@ def trial_workers(head_proc: subprocess.Popen) -> list:
     return found
 
 
-def test_search_on_an_external_cluster_uses_distinct_workers_and_survives_a_killed_worker(head, nb201_table,
-                                                                                          tmp_path):
+def test_search_on_an_external_cluster_uses_distinct_workers_and_survives_a_killed_worker(
+        head, synthetic_nb201_table, tmp_path):
     address, head_proc = head
     run_dir = tmp_path / "tabular"
     done = nas_search(["space=nb201", "runner=ray", f"runner.address={address}", "evaluator=tabular",
-                       f"evaluator.table={nb201_table}", "searcher=random", "budget.trials=12", f"run_dir={run_dir}"])
+                       f"evaluator.table={synthetic_nb201_table}", "searcher=random", "budget.trials=12",
+                       f"run_dir={run_dir}"])
     assert done.returncode == 0, done.stderr[-3000:]
     results, pending = replay(read_events(run_dir / "trials.jsonl"))
     assert not pending and len(results) == 12 and all(r.ok for r in results)

@@ -18,6 +18,7 @@ from nas.core.errors import UserError
 from nas.core.space import SPACES
 from nas.searchers.base import SEARCHERS, Drive
 from nas.searchers.bossnas import selection
+from nas.testing.skips import NEEDS_NO_GPU
 
 TINY_MACRO = {"widths": [16, 32, 64, 128], "stem_width": 8}
 TINY_OPTIONS = {"steps_per_block": 3, "batch_size": 4, "rating_samples": 4, "bn_batch": 4, "neck_hidden": 16,
@@ -312,7 +313,7 @@ def test_device_option_reaches_the_trainer_and_an_absent_device_is_a_user_error(
 
     assert SEARCHERS.get("bossnas")(device="cuda").options["device"] == "cuda"
     if torch.cuda.is_available():
-        pytest.skip("a CUDA device exists here: the missing-device error cannot be provoked")
+        pytest.skip(f"{NEEDS_NO_GPU}: a CUDA device exists here, so the missing-device error cannot be provoked")
     config = compose(["space=nb201", "searcher=bossnas", "evaluator=cost", f"run_dir={tmp_path / 'gpu'}",
                       "searcher.device=cuda"])
     with pytest.raises(UserError, match="cuda"):

@@ -60,8 +60,8 @@ def test_reaches_the_tables_best_cell_in_most_runs(nb201_table) -> None:
     assert sum(value == best for value in found) >= 9
 
 
-def test_never_proposes_an_evaluated_or_in_flight_cell(nb201_table) -> None:
-    space, evaluate = NB201Space(), TabularEvaluator(table=str(nb201_table), with_cost=False)
+def test_never_proposes_an_evaluated_or_in_flight_cell(synthetic_nb201_table) -> None:
+    space, evaluate = NB201Space(), TabularEvaluator(table=str(synthetic_nb201_table), with_cost=False)
     searcher = _make(1, init_samples=4)
     in_flight = [searcher.ask() for _ in range(4)]
     keys = [space.canonical(g) for g in in_flight]
@@ -91,10 +91,10 @@ def test_bad_options_are_user_errors(options, message) -> None:
         PredictorEvolution(**options)
 
 
-def test_search_and_resume_through_the_runner(nb201_table, tmp_path) -> None:
+def test_search_and_resume_through_the_runner(synthetic_nb201_table, tmp_path) -> None:
     """A killed-and-resumed run (journal replay) keeps every evaluated cell distinct up to isomorphism."""
     config = compose(["space=nb201", "searcher=predictor_evolution", "evaluator=tabular",
-                      f"evaluator.table={nb201_table}", "+evaluator.with_cost=false", "budget.trials=15",
+                      f"evaluator.table={synthetic_nb201_table}", "+evaluator.with_cost=false", "budget.trials=15",
                       f"run_dir={tmp_path / 'run'}", "seed=3"])
     first = search(config, progress=False)
     assert len(first.results) == 15

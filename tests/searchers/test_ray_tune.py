@@ -8,12 +8,14 @@ import json
 import os
 
 import numpy as np
+import optuna
 import pytest
+
+from nas.testing.skips import require_extra
 
 os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # before Ray is imported: every socket on 127.0.0.1
 os.environ["RAY_AUTH_MODE"] = "disabled"
-pytest.importorskip("ray")
-optuna = pytest.importorskip("optuna")
+require_extra("ray", "ray")
 
 from ray import tune  # noqa: E402
 from ray.tune.search.optuna import OptunaSearch  # noqa: E402
@@ -80,12 +82,12 @@ def test_tunes_optuna_search_proposes_genotypes_of_the_space():
     assert isinstance(tune.choice([1, 2]), Categorical)
 
 
-def test_bad_options_and_several_objectives_are_user_errors(nb201_table, tmp_path):
+def test_bad_options_and_several_objectives_are_user_errors(synthetic_nb201_table, tmp_path):
     with pytest.raises(UserError, match="search_alg 'hyperopt'"):
         RayTuneSearcher(search_alg="hyperopt")
     with pytest.raises(UserError, match="scheduler"):
         RayTuneSearcher(scheduler="pbt")
-    config = compose(["searcher=ray_tune", "evaluator=tabular", f"evaluator.table={nb201_table}",
+    config = compose(["searcher=ray_tune", "evaluator=tabular", f"evaluator.table={synthetic_nb201_table}",
                       "objectives=[valid_accuracy:max,params:min]", f"run_dir={tmp_path / 'run'}"])
     with pytest.raises(UserError, match="one objective"):
         search(config, progress=False)

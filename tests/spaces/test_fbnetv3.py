@@ -57,7 +57,8 @@ def test_fbnetv3_a_structure() -> None:
 
 
 def test_fbnetv3_a_torch_counts_and_forward() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     from nas.backends import torch as torch_backend
 
     model = torch_backend.build(_arch("fbnetv3-a"), seed=0).eval()
@@ -68,7 +69,6 @@ def test_fbnetv3_a_torch_counts_and_forward() -> None:
 
 
 def test_fbnetv3_a_jax_count() -> None:
-    pytest.importorskip("jax")
     from nas.backends import jax as jax_backend
 
     assert jax_backend.count_params(jax_backend.build(_arch("fbnetv3-a"), seed=0)) == A_PARAMS

@@ -18,6 +18,7 @@ from nas.ops import OPS, pair
 from nas.spaces.hytra import HyTraSpace, tokens_of
 from nas.spaces.hytra import encoding as enc
 from nas.spaces.hytra.published import PAPER, bossnet
+from nas.testing.skips import require_extra
 
 T0_TOKENS = [5, 4, 3, 3, 3, 2, 3, 0, 0, 0, 1, 0, 0, 0, 0, 0]
 T0_STAGES = [[1], [1], [1, 1, 1, 0, 1], [0, 0, 0, 1, 0, 0, 0, 0, 0]]
@@ -135,7 +136,8 @@ def test_stage_encoding_round_trip() -> None:
 
 # --- the mhsa op ----------------------------------------------------------------------------------
 def test_mhsa_is_standard_scaled_dot_product_attention() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     from nas.backends.torch.ops import MHSA
 
     heads, dim_head, h, w = 3, 4, 5, 6
@@ -276,7 +278,8 @@ def test_bossnet_t0_counts() -> None:
 
 
 def test_published_built_in_torch_has_the_analytic_count() -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     from nas.backends.torch import count_params
 
     model = nas.build("bossnet-t0", backend="torch")
@@ -289,7 +292,6 @@ def test_published_built_in_torch_has_the_analytic_count() -> None:
 
 
 def test_published_built_in_jax_has_the_analytic_count() -> None:
-    pytest.importorskip("jax")
     from nas.backends.jax import count_params
 
     assert count_params(nas.build("bossnet-t0", backend="jax")) == nas.cost("bossnet-t0")["params"]
@@ -297,7 +299,8 @@ def test_published_built_in_jax_has_the_analytic_count() -> None:
 
 @pytest.mark.parametrize("fmt", ["pt2", "onnx"])
 def test_export_of_a_network_with_attention(fmt: str, tmp_path) -> None:
-    torch = pytest.importorskip("torch")
+    import torch
+
     from nas.backends.torch import build
     from nas.export import export_model
 
@@ -310,7 +313,7 @@ def test_export_of_a_network_with_attention(fmt: str, tmp_path) -> None:
     if fmt == "pt2":
         got = torch.export.load(str(out)).module()(x).detach().numpy()
     else:
-        ort = pytest.importorskip("onnxruntime")
+        ort = require_extra("onnxruntime", "export")
         got = ort.InferenceSession(str(out)).run(None, {"input": x.numpy()})[0]
     assert abs(got - expected).max() < 1e-4
 

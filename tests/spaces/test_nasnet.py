@@ -267,7 +267,6 @@ def test_set_drop_path_progress_scales_the_rates() -> None:
 
 @pytest.mark.slow
 def test_backend_parity_on_a_genotype_with_every_op() -> None:
-    pytest.importorskip("jax")
     from nas.testing.parity import check_parity
 
     ops = list(OP_NAMES) * 2

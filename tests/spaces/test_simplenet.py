@@ -34,8 +34,6 @@ def test_cifar_5m_exact_recount() -> None:
 
 
 def test_backend_counts_match() -> None:
-    pytest.importorskip("torch")
-    pytest.importorskip("jax")
     from nas.backends import jax as jax_backend
     from nas.backends import torch as torch_backend
 
