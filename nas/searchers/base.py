@@ -108,12 +108,13 @@ class Searcher(ABC):
     def recover(self, history: Iterable[Result]) -> None:
         """Rebuild state after a restart by replaying finished trials in order (journal replay).
 
-        The random stream is re-seeded from (seed, trials told) so a resumed run does not repeat
-        the proposals of the first one.
+        Each result is replayed as the ``ask`` that proposed it followed by its ``tell``, so the random
+        stream and every counter advance as in the first run: a run of sequential trials resumed after
+        ``k`` of them proposes what the uninterrupted run would have (``SearcherSuite`` checks this).
         """
         for result in history:
+            self.ask()
             self.tell(result.genotype, result)
-        self.rng = random.Random(f"{self.seed}/{self.told}")
 
 
 @dataclass

@@ -181,5 +181,9 @@ class OptunaSearcher(Searcher):
                                                            values=value))
 
     def recover(self, history) -> None:
-        for result in history:
-            self.tell(result.genotype, result)
+        import optuna
+
+        super().recover(history)
+        for queue in self.pending.values():  # replayed asks whose trial finished with another genotype
+            while queue:
+                self.study.tell(queue.popleft(), state=optuna.trial.TrialState.FAIL)

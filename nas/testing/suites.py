@@ -13,6 +13,7 @@ import random
 import pytest
 
 from nas.core.cost import arch_cost
+from nas.core.decisions import Choice, IntRange
 from nas.core.errors import GenotypeError
 from nas.core.genotype import Genotype
 from nas.core.result import Result, TrialState
@@ -27,6 +28,24 @@ def small_space(name: str) -> SearchSpace:
     """The space ``name`` with its ``small`` preset when it has one (fast to build)."""
     cls = SPACES.get(name)
     return cls(preset="small") if "small" in cls.presets else cls()
+
+
+def values_from_encoding(space: SearchSpace, vector: list[float]) -> dict:
+    """The decision values ``SearchSpace.encode`` describes: option index for choices, the value for ranges,
+    -1 for an inactive decision."""
+    values: dict = {}
+    for decision, number in zip(space.spec(), vector, strict=True):
+        if number == -1.0 and decision.condition is not None and not space.spec().is_active(decision, values):
+            continue
+        if isinstance(decision, Choice):
+            assert number == int(number) and 0 <= number < len(decision.options), (decision.label, number)
+            values[decision.label] = decision.options[int(number)]
+        elif isinstance(decision, IntRange):
+            assert number == int(number), (decision.label, number)
+            values[decision.label] = int(number)
+        else:
+            values[decision.label] = float(number)
+    return values
 
 
 class SpaceSuite:
@@ -69,10 +88,13 @@ class SpaceSuite:
                 parents = [p.values.get(label) for p in (a, b)]
                 assert value in parents or space.spec()[label].condition is not None
 
-    def test_encode_has_one_number_per_decision(self, space: SearchSpace) -> None:
+    def test_encoding_round_trips(self, space: SearchSpace) -> None:
+        """One finite number per decision, from which the genotype is rebuilt exactly."""
         for seed in SEEDS:
-            vector = space.encode(space.sample(seed))
+            g = space.sample(seed)
+            vector = space.encode(g)
             assert len(vector) == len(space.spec()) and all(math.isfinite(v) for v in vector)
+            assert space.make(values_from_encoding(space, vector)) == g
 
     def test_decode_gives_consistent_shapes_and_cost(self, space: SearchSpace) -> None:
         for seed in SEEDS[:4]:
@@ -134,31 +156,41 @@ def _result(trial: int, genotype: Genotype, score: float, state: TrialState = Tr
 
 
 class SearcherSuite:
-    """The ask/tell contract of one registered searcher, on the dummy space with a known score."""
+    """The ask/tell contract of one registered searcher, on the dummy space with a known score.
+
+    Set ``learns = False`` for a searcher whose proposals do not depend on the results told (random search).
+    """
 
     searcher_name: str = ""
     searcher_options: dict = {}
+    learns: bool = True
 
     def make(self, seed: int = 0) -> Searcher:
         searcher = SEARCHERS.get(self.searcher_name)(**self.searcher_options)
         searcher.setup(DummySpace(), seed, Objective("valid_accuracy", "max"))
         return searcher
 
-    def drive(self, searcher: Searcher, n: int, start: int = 0, fail_every: int = 0) -> list[Genotype]:
+    def drive(self, searcher: Searcher, n: int, start: int = 0, fail_every: int = 0,
+              score=dummy_score, history: list[Result] | None = None) -> list[Genotype]:
+        """``n`` sequential ask/tell rounds (trial ids from ``start``); the results go to ``history``."""
         asked = []
         for t in range(start, start + n):
             g = searcher.ask()
             assert g is not None
             asked.append(g)
             failed = fail_every and t % fail_every == 0
-            state = TrialState.FAILED if failed else TrialState.COMPLETE
-            searcher.tell(g, _result(t, g, dummy_score(g), state))
+            result = _result(t, g, score(g), TrialState.FAILED if failed else TrialState.COMPLETE)
+            searcher.tell(g, result)
+            if history is not None:
+                history.append(result)
         return asked
 
-    def test_asks_valid_genotypes(self) -> None:
+    def test_asks_valid_and_varied_genotypes(self) -> None:
         space = DummySpace()
-        for g in self.drive(self.make(), 30):
+        asked = self.drive(self.make(), 30)
+        for g in asked:
             space.validate(g)
+        assert len({g.fingerprint() for g in asked}) >= 10, "the searcher keeps proposing the same genotypes"
 
     def test_deterministic_under_seed(self) -> None:
         assert self.drive(self.make(3), 25) == self.drive(self.make(3), 25)
@@ -173,24 +205,27 @@ class SearcherSuite:
         assert searcher.ask() is not None
 
     def test_survives_failed_trials(self) -> None:
-        assert len(self.drive(self.make(), 30, fail_every=3)) == 30
+        searcher = self.make()
+        assert len(self.drive(searcher, 30, fail_every=3)) == 30
+        assert searcher.told == 30
 
-    def test_recover_then_continue(self) -> None:
-        first = self.make(5)
-        history = []
-        for t in range(15):
-            g = first.ask()
-            result = _result(t, g, dummy_score(g))
-            first.tell(g, result)
-            history.append(result)
+    def test_tells_shape_the_proposals(self) -> None:
+        """Told the opposite scores, a learning searcher proposes differently (one that drops results does not)."""
+        if not self.learns:
+            return
+        assert self.drive(self.make(2), 30) != self.drive(self.make(2), 30, score=lambda g: -dummy_score(g))
+
+    def test_resume_matches_an_uninterrupted_run(self) -> None:
+        """Recovered from the first ``k`` results, the searcher proposes what the uninterrupted one did next and
+        ends in the same state (same next proposals, counters and random stream)."""
+        k, n = 12, 24
+        whole = self.make(5)
+        uninterrupted = self.drive(whole, n, fail_every=5)
+        history: list[Result] = []
+        self.drive(self.make(5), k, fail_every=5, history=history)
         resumed = self.make(5)
         resumed.recover(history)
-        assert len(self.drive(resumed, 10, start=15)) == 10
-        again = self.make(5)
-        again.recover(history)
-        assert self.drive(again, 10, start=15) == self.drive(self._recovered(history), 10, start=15)
-
-    def _recovered(self, history: list[Result]) -> Searcher:
-        searcher = self.make(5)
-        searcher.recover(history)
-        return searcher
+        assert self.drive(resumed, n - k, start=k, fail_every=5) == uninterrupted[k:]
+        assert resumed.told == whole.told == n
+        assert resumed.rng.getstate() == whole.rng.getstate()
+        assert self.drive(resumed, 6, start=n) == self.drive(whole, 6, start=n)

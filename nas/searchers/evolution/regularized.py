@@ -47,8 +47,3 @@ class RegularizedEvolution(Searcher):
     def tell(self, genotype: Genotype, result: Result) -> None:
         super().tell(genotype, result)
         self.population.add(result)
-
-    def recover(self, history) -> None:
-        history = list(history)
-        super().recover(history)
-        self.asked = len(history)
