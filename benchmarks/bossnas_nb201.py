@@ -50,7 +50,7 @@ def run_one(args: argparse.Namespace, steps: int, accuracy: dict[str, float]) ->
                  f"searcher.steps_per_block={steps}", f"searcher.batch_size={args.batch_size}",
                  f"searcher.population={args.archs}",
                  f"searcher.population_seed={args.sample_seed}", f"searcher.threads={args.threads}",
-                 f"searcher.rating_samples={args.rating_samples}",
+                 f"searcher.rating_samples={args.rating_samples}", f"searcher.rating_views={args.rating_views}",
                  f"seed={args.seed}", "budget.trials=2", *args.overrides]
     if args.run_root:
         overrides.append(f"run_dir={args.run_root}/nb201_steps{steps}_s{args.sample_seed}")
@@ -98,6 +98,8 @@ def main() -> None:
     parser.add_argument("--limit-train", type=int, default=10000)
     parser.add_argument("--rating-samples", type=int, default=512,
                         help="validation images the ratings average over (two halves for the reproducibility gate)")
+    parser.add_argument("--rating-views", type=int, default=1,
+                        help="fixed pairs of augmented views per rating image (scores averaged over all pairs)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--table", type=Path, default=SHARED / "nb201" / "nb201_combined.csv")
     parser.add_argument("--cifar10", type=Path, default=SHARED / "cifar10")
@@ -131,7 +133,8 @@ def main() -> None:
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         out = dict(rows[-1]) if len(rows) == 1 else {**rows[-1], "curve": rows}
-        out.update(sample_seed=args.sample_seed, channels=args.channels, cells_per_stage=args.cells)
+        out.update(sample_seed=args.sample_seed, channels=args.channels, cells_per_stage=args.cells,
+                   batch_size=args.batch_size, rating_views=args.rating_views)
         args.json.write_text(json.dumps(out, indent=2) + "\n")
         print(f"-> {args.json}")
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from nas.backends.torch.supernets.hytra import Supernet, SupernetConfig
+from nas.data.base import ArrayDataset
 from nas.evaluators.supernet._bootstrap import (
     Siamese,
     batch_cosine,
@@ -20,6 +21,8 @@ from nas.evaluators.supernet._bootstrap import (
     train_step,
 )
 from nas.evaluators.supernet._lars import LARS
+from nas.evaluators.supernet._trainer import BlockwiseTrainer, BootstrapConfig
+from nas.evaluators.supernet._views import Views
 from nas.evaluators.supernet.embeddings import EmbeddingTable, gate_failures, rating_gates
 from nas.spaces.hytra.encoding import block_candidates
 
@@ -192,3 +195,33 @@ def test_views_are_seeded_stay_in_range_and_keep_their_content():
     assert torch.allclose(full.view(plain, "A").std((2, 3)), torch.zeros(6, 3), atol=0.05)
     with pytest.raises(ValueError, match="min_crop"):
         Views(-2.0, 2.0, min_crop=0.0)
+
+
+def _tiny_data(n: int = 12) -> ArrayDataset:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 1, 32, 32)).astype(np.float32)
+    y = np.arange(n, dtype=np.int64) % 2
+    return ArrayDataset("tiny", x, y, x[::-1].copy(), y, x, y, 2)
+
+
+def test_rating_views_are_image_major_pairs_and_one_pair_is_the_old_draw(monkeypatch):
+    """Several fixed view pairs per rating image: rows i*k .. i*k+k-1 are image i's (so the reproducibility
+    gate's halves split images), each pair a fresh draw; one pair draws exactly what a single view pair did."""
+    cfg = SupernetConfig((16, 32, 64, 128), 8, 8, (1, 32, 32))
+    data = _tiny_data()
+    one = BlockwiseTrainer(lambda: Supernet(cfg), data, BootstrapConfig(rating_samples=4, bn_batch=4), seed=3)
+    three = BlockwiseTrainer(lambda: Supernet(cfg), data, BootstrapConfig(rating_samples=4, rating_views=3,
+                                                                         bn_batch=4), seed=3)
+    assert one.view1.shape[0] == 4 and three.view1.shape[0] == 12 and three.view2.shape[0] == 12
+    torch.testing.assert_close(three.view1[0], one.view1[0])  # the first draw of image 0 is the same view
+    torch.testing.assert_close(three.view2[0], one.view2[0])
+    assert not torch.equal(three.view1[0], three.view1[1])  # image 0's second pair is another draw
+
+    monkeypatch.setattr(Views, "view", lambda self, x, family: x.clone())  # views = the images themselves
+    plain = BlockwiseTrainer(lambda: Supernet(cfg), data, BootstrapConfig(rating_samples=4, rating_views=3,
+                                                                         bn_batch=4), seed=3)
+    images = torch.from_numpy(data.valid_x[:4])
+    for i in range(4):
+        for v in range(3):
+            torch.testing.assert_close(plain.view1[i * 3 + v], images[i])
+            torch.testing.assert_close(plain.view2[i * 3 + v], images[i])

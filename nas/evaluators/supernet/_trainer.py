@@ -62,6 +62,7 @@ class BootstrapConfig:
     prefix_grad: bool = True
     target_centering: bool = False
     rating_samples: int = 128
+    rating_views: int = 1
     bn_batch: int = 64
     min_crop: float = 0.08
     log_every: int = 25
@@ -88,8 +89,12 @@ class BlockwiseTrainer:
         rate_x = torch.from_numpy(data.valid_x[:config.rating_samples])
         if len(rate_x) < 4:
             raise ValueError(f"rating needs at least 4 validation images, the dataset has {len(rate_x)}")
-        # views are drawn on the CPU (one seeded generator, identical on every device), then moved
-        self.view1, self.view2 = fixed.view(rate_x, "A").to(self.device), fixed.view(rate_x, "B").to(self.device)
+        # views are drawn on the CPU (one seeded generator, identical on every device), then moved; with several
+        # view pairs per image the rows are image-major (image i's pairs are rows i*k .. i*k+k-1), so the halves of
+        # the reproducibility gate split the images, not the views
+        pairs = [(fixed.view(rate_x, "A"), fixed.view(rate_x, "B")) for _ in range(config.rating_views)]
+        self.view1 = torch.stack([a for a, _ in pairs], 1).flatten(0, 1).to(self.device)
+        self.view2 = torch.stack([b for _, b in pairs], 1).flatten(0, 1).to(self.device)
         self.bn_batch = fixed.view(self.train_x[:config.bn_batch], "A").to(self.device)
         self.views = Views(low, high, seed=seed, min_crop=config.min_crop)
         self.rng = random.Random(seed)

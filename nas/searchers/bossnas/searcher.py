@@ -23,8 +23,8 @@ STRATEGIES = ("greedy", "dp", "evolution")
 PREFIXES = ("per_level", "greedy")
 
 
-INTEGER_OPTIONS = {"steps_per_block": 1, "batch_size": 2, "paths_per_step": 1, "rating_samples": 4, "bn_batch": 2,
-                   "checkpoint_every": 1, "log_every": 1, "population": 2}
+INTEGER_OPTIONS = {"steps_per_block": 1, "batch_size": 2, "paths_per_step": 1, "rating_samples": 4, "rating_views": 1,
+                   "bn_batch": 2, "checkpoint_every": 1, "log_every": 1, "population": 2}
 
 
 @SEARCHERS.register("bossnas")
@@ -39,9 +39,10 @@ class BossNAS(DrivingSearcher):
     (EMA, 0.99 -> 1), ``neck_hidden``/``neck_dim``, ``prefix_grad`` (earlier blocks keep training, as released),
     ``min_crop`` (least crop area of the views), ``target_centering`` (subtract the batch mean of the ensemble
     targets before the loss, as DINO centers its teacher, so a constant prediction earns nothing),
-    ``rating_samples`` (fixed rating images, two views each; halves
-    give the reproducibility gate), ``bn_batch`` (the recalibration batch), ``zero_init_residual`` (HyTra's
-    ops; null: the supernet's default). Policy: ``strategy``/``prefixes``/``evolution`` (chained spaces),
+    ``rating_samples`` (fixed rating images; halves give the reproducibility gate), ``rating_views`` (fixed
+    pairs of augmented views per rating image, the scores averaged over all of them), ``bn_batch`` (the
+    recalibration batch), ``zero_init_residual`` (HyTra's ops; null: the supernet's default). Policy:
+    ``strategy``/``prefixes``/``evolution`` (chained spaces),
     ``population``/``population_seed``/``shared_prefix`` (spaces with one path in every block: how many paths
     are rated; ``same``: each after itself in the earlier blocks, training draws random earlier paths;
     ``greedy``: training and rating after the best-rated path of each earlier block, as the released code).
@@ -54,7 +55,8 @@ class BossNAS(DrivingSearcher):
                  weight_decay: float = 1e-6, warmup: float = 0.1, base_momentum: float = 0.99,
                  neck_hidden: int = 256, neck_dim: int = 64, prefix_grad: bool = True, min_crop: float = 0.08,
                  target_centering: bool = False,
-                 rating_samples: int = 128, bn_batch: int = 64, strategy: str = "greedy", prefixes: str = "greedy",
+                 rating_samples: int = 128, rating_views: int = 1, bn_batch: int = 64, strategy: str = "greedy",
+                 prefixes: str = "greedy",
                  evolution: dict[str, Any] | None = None, population: int = 64, population_seed: int | None = None,
                  shared_prefix: str = "same", path_sampling: str = "auto",
                  checkpoint_every: int = 50, log_every: int = 25, threads: int | None = 1,
@@ -67,8 +69,8 @@ class BossNAS(DrivingSearcher):
             raise UserError(f"bossnas strategy={strategy} needs prefixes=per_level (with prefixes=greedy each block "
                             "is rated only after the greedy chain)")
         ints = dict(steps_per_block=steps_per_block, batch_size=batch_size, paths_per_step=paths_per_step,
-                    rating_samples=rating_samples, bn_batch=bn_batch, checkpoint_every=checkpoint_every,
-                    log_every=log_every, population=population)
+                    rating_samples=rating_samples, rating_views=rating_views, bn_batch=bn_batch,
+                    checkpoint_every=checkpoint_every, log_every=log_every, population=population)
         for key, low in INTEGER_OPTIONS.items():
             value = ints[key]
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
