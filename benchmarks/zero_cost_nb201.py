@@ -78,8 +78,8 @@ class ScoreCache:
                 self.rows[str(cell)] = {p: (float(data[f"zc_{p}"][i]), float(data[f"seconds_{p}"][i]))
                                         for p in PROXIES if f"zc_{p}" in data and np.isfinite(data[f"zc_{p}"][i])}
 
-    def missing(self, cell: str) -> list[str]:
-        return [p for p in PROXIES if p not in self.rows.get(cell, {})]
+    def missing(self, cell: str, proxies: tuple[str, ...] = PROXIES) -> list[str]:
+        return [p for p in proxies if p not in self.rows.get(cell, {})]
 
     def save(self) -> None:
         if self.path is None:
@@ -95,12 +95,13 @@ class ScoreCache:
         tmp.replace(self.path)
 
 
-def score_cells(cells: list[str], cache: ScoreCache, data_root: Path, limit_train: int | None) -> None:
+def score_cells(cells: list[str], cache: ScoreCache, data_root: Path, limit_train: int | None,
+                proxies: tuple[str, ...] = PROXIES) -> None:
     """Fill the cache for ``cells``: every proxy timed on its own (network built for each, as a search pays)."""
     import torch
 
     torch.set_num_threads(1)
-    todo = [c for c in cells if cache.missing(c)]
+    todo = [c for c in cells if cache.missing(c, proxies)]
     print(f"{len(cells) - len(todo)} of {len(cells)} cells already scored in the cache; scoring {len(todo)}",
           flush=True)
     if not todo:
@@ -111,14 +112,15 @@ def score_cells(cells: list[str], cache: ScoreCache, data_root: Path, limit_trai
     for k, cell in enumerate(todo, 1):
         genotype = space.parse(cell)
         row = cache.rows.setdefault(cell, {})
-        for proxy in cache.missing(cell):
+        for proxy in cache.missing(cell, proxies):
             t0 = time.perf_counter()
             value = proxy_scores(genotype, [proxy], None if proxy in DATA_FREE else data, cache.batch_size,
                                  cache.seed)[f"zc_{proxy}"]
             row[proxy] = (value, time.perf_counter() - t0)
         if k % 10 == 0 or k == len(todo):
             elapsed = time.perf_counter() - start
-            print(f"  [{k}/{len(todo)}] {elapsed:.0f} s, {elapsed / k:.2f} s per cell (all proxies)", flush=True)
+            print(f"  [{k}/{len(todo)}] {elapsed:.0f} s, {elapsed / k:.2f} s per cell ({len(proxies)} proxies)",
+                  flush=True)
         if time.perf_counter() - last_save > 60:
             cache.save()
             last_save = time.perf_counter()
@@ -157,11 +159,13 @@ def evaluate(cells: list[str], cache: ScoreCache, table: dict[str, tuple[float, 
              resamples: int, seed: int) -> dict[str, dict]:
     """Every proxy's and ensemble's rho (with interval) per dataset and its seconds per architecture."""
     accuracy = np.array([table[c] for c in cells])
-    scores = {p: np.array([cache.rows[c][p][0] for c in cells]) for p in PROXIES}
-    seconds = {p: float(np.mean([cache.rows[c][p][1] for c in cells])) for p in PROXIES}
-    rows: dict[str, tuple[np.ndarray, float]] = {p: (scores[p], seconds[p]) for p in PROXIES}
+    present = [p for p in PROXIES if all(p in cache.rows[c] for c in cells)]
+    scores = {p: np.array([cache.rows[c][p][0] for c in cells]) for p in present}
+    seconds = {p: float(np.mean([cache.rows[c][p][1] for c in cells])) for p in present}
+    rows: dict[str, tuple[np.ndarray, float]] = {p: (scores[p], seconds[p]) for p in present}
     for name, (how, members) in ENSEMBLES.items():
-        rows[name] = (ensemble(how, [scores[m] for m in members]), sum(seconds[m] for m in members))
+        if all(m in scores for m in members):
+            rows[name] = (ensemble(how, [scores[m] for m in members]), sum(seconds[m] for m in members))
     out = {}
     for name, (values, cost) in rows.items():
         rho = {d: bootstrap(values, accuracy[:, j], resamples, seed + j) for j, d in enumerate(ACCURACY)}
@@ -183,10 +187,12 @@ def main() -> None:
     parser.add_argument("--cifar10", type=Path, default=SHARED / "cifar10")
     parser.add_argument("--cache", type=Path, default=None, help="npz of scores to reuse and extend")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--proxies", nargs="+", default=list(PROXIES), choices=PROXIES,
+                        help="score only these (the table then shows them and the ensembles they make up)")
     args = parser.parse_args()
     cells = sample_cells(args.archs, args.seed)
     cache = ScoreCache(args.cache, args.batch_size, args.weights_seed)
-    score_cells(cells, cache, args.cifar10, args.limit_train or None)
+    score_cells(cells, cache, args.cifar10, args.limit_train or None, tuple(args.proxies))
     table = load_table(args.table)
     figures = evaluate(cells, cache, table, args.resamples, args.seed)
     print(f"\nNB201, {len(cells)} cells (seed {args.seed}), torch, one thread, one CIFAR-10 batch of "
@@ -194,14 +200,15 @@ def main() -> None:
           f"[bootstrap 95 %, {args.resamples} resamples]; reference: Abdelfattah et al. 2021 (all cells)")
     print(f"{'proxy':<32}" + "".join(f"{d:>22}" for d in ACCURACY) + f"{'s/arch':>8}{'reference':>18}")
     for name, f in figures.items():
-        cells_text = "".join(f"{f['rho'][d]:>8.3f} [{f['ci95'][d][0]:.2f},{f['ci95'][d][1]:.2f}]" for d in ACCURACY)
+        cells_text = "".join(f"{f['rho'][d]:>8.3f} [{f['ci95'][d][0]:5.2f},{f['ci95'][d][1]:5.2f}]" for d in ACCURACY)
         reference = "/".join(f"{v:.2f}" for v in f["reference"]) if f["reference"] else ""
         print(f"{name:<32}{cells_text}{f['seconds_per_arch']:>8.2f}{reference:>18}")
-    params = figures["params"]["rho"]
+    params = figures["params"]["rho"] if "params" in figures else None
     winners = [n for n, f in figures.items() if n not in PROXIES and f["seconds_per_arch"] <= 1.0
                and all(f["rho"][d] >= GOAL for d in ACCURACY)]
-    beat = [n for n, f in figures.items() if n != "params" and all(f["rho"][d] > params[d] for d in ACCURACY)]
-    print(f"\nbeat #params on all three datasets: {', '.join(beat) or 'none'}")
+    if params is not None:
+        beat = [n for n, f in figures.items() if n != "params" and all(f["rho"][d] > params[d] for d in ACCURACY)]
+        print(f"\nbeat #params on all three datasets: {', '.join(beat) or 'none'}")
     print(f"ensembles at rho >= {GOAL} on all three within 1 s/arch: {', '.join(winners) or 'none'}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
