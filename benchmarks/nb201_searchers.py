@@ -125,11 +125,14 @@ def main() -> None:
     parser.add_argument("--warm-only", action="store_true", help="only the warm-started rows")
     parser.add_argument("--zc-cache", type=Path, default=None, help="npz of zero_cost_nb201.py: the pool's scores")
     parser.add_argument("--cifar10", type=Path, default=SHARED / "cifar10")
+    parser.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="overrides added to every row, e.g. searcher.init_samples=40")
     args = parser.parse_args()
     seeds = 5 if args.quick else args.seeds
     rows = {} if args.warm_only else {name: SEARCHERS[name] for name in args.searchers}
     print(f"NB201, {args.queries} queries, {seeds} seeds, dedup on (except -nodedup rows): 200-epoch test accuracy "
-          "of the best-by-validation (12 epochs) cell, mean ± standard error")
+          "of the best-by-validation (12 epochs) cell, mean ± standard error" + (f"; {' '.join(args.set)}"
+                                                                                 if args.set else ""))
     print(f"{'searcher':<32}" + "".join(f"{d:>16}" for d in args.datasets) + f"{'s/run':>8}")
     objective: dict[str, list[str]] = {}
     reached: dict[str, list[str]] = {}
@@ -150,7 +153,7 @@ def main() -> None:
         for name, overrides in rows.items():
             cells, start = [], time.perf_counter()
             for dataset in args.datasets:
-                config = base_config(overrides, dataset, args.queries, args.table)
+                config = base_config([*overrides, *args.set], dataset, args.queries, args.table)
                 triples = list(pool.map(run, [config] * seeds, range(seeds),
                                         [f"{root}/{name}-{dataset}-{s}" for s in range(seeds)]))
                 cells.append(cell([test for test, _, _ in triples]))
