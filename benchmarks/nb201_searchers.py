@@ -66,12 +66,16 @@ def run(config: dict, seed: int, run_dir: str) -> tuple[float, float, list[float
     return summary.best.metrics["test_accuracy"], summary.best.metrics["valid_accuracy"], queries
 
 
-def scores_csv(cache: Path, path: Path) -> int:
-    """The cells of a ``zero_cost_nb201.py`` cache with every proxy it holds, as a ``warm_start_scores`` CSV."""
+def scores_csv(cache: Path, path: Path, warm_start: str) -> int:
+    """The cells of a ``zero_cost_nb201.py`` cache that have the proxies ``warm_start`` needs, as a
+    ``warm_start_scores`` CSV."""
     import csv
 
+    from nas.evaluators.zero_cost.catalog import expand
+    from nas.runner.warm_start import proxy_names
+
     data = np.load(cache, allow_pickle=False)
-    proxies = [k for k in data.files if k.startswith("zc_")]
+    proxies = [f"zc_{p}" for p in expand(proxy_names(warm_start))]
     complete = np.all([np.isfinite(data[p]) for p in proxies], axis=0)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -142,7 +146,7 @@ def main() -> None:
             warm = [f"searcher.warm_start={args.warm_start}", f"searcher.warm_start_pool={args.warm_start_pool}",
                     f"searcher.warm_start_top={args.warm_start_top}"]
             if args.zc_cache:
-                count = scores_csv(args.zc_cache, Path(root) / "zc_scores.csv")
+                count = scores_csv(args.zc_cache, Path(root) / "zc_scores.csv", args.warm_start)
                 warm.append(f"searcher.warm_start_scores={Path(root) / 'zc_scores.csv'}")
                 print(f"warm start: {args.warm_start}, pool of {min(count, args.warm_start_pool)} cells drawn from the "
                       f"{count} of {args.zc_cache}, best {args.warm_start_top} first")

@@ -3,7 +3,8 @@
 ``searcher.warm_start=zc_<proxy>`` draws ``warm_start_pool`` distinct candidates (canonical forms) under the run's
 seed, scores them with the proxy (torch, the run's dataset, one batch, weights and batch seeded by the run's seed,
 so the pool and its scores are a function of the config) and hands the ``warm_start_top`` best to the searcher
-as its first proposals. ``warm_start_scores`` reads the pool from a CSV of precomputed scores instead (columns
+as its first proposals. Several proxies joined by ``+`` (``zc_synflow+zc_naswot``) rank the pool by the sum of
+their ranks in it. ``warm_start_scores`` reads the pool from a CSV of precomputed scores instead (columns
 ``arch`` (the space's text form, where it has ``parse``) or ``genotype`` (JSON), and ``zc_<proxy>``).
 The scored pool is written to ``warm_start.csv`` in the run directory; a resumed run reads it back, so it never
 re-scores (nor scores differently).
@@ -25,20 +26,31 @@ import numpy as np
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
 from nas.core.space import SearchSpace
-from nas.evaluators.zero_cost.catalog import PROXIES, VOTE, VOTE_MEMBERS
+from nas.evaluators.zero_cost.catalog import PROXIES, VOTE, VOTE_MEMBERS, expand
 from nas.evaluators.zero_cost.scorer import ProxyScorer
 
 WARM_START_FILE = "warm_start.csv"
 WARM_KEYS = ("warm_start", "warm_start_pool", "warm_start_top", "warm_start_scores")
 
 
-def proxy_name(metric: object, key: str = "searcher.warm_start") -> str:
-    """``zc_synflow`` (or ``synflow``) -> ``synflow``; anything else is a one-line ``UserError``."""
-    text = str(metric)
-    name = text[3:] if text.startswith("zc_") else text
-    if name not in PROXIES:
-        raise UserError(f"{key}: unknown proxy {text!r}; valid choices: {', '.join('zc_' + p for p in PROXIES)}")
-    return name
+def proxy_names(metric: object, key: str = "searcher.warm_start") -> list[str]:
+    """``zc_synflow`` (or ``synflow``) -> ``["synflow"]``, ``zc_synflow+zc_naswot`` -> both (a rank sum);
+    anything else is a one-line ``UserError``."""
+    names = []
+    for text in str(metric).split("+"):
+        name = text[3:] if text.startswith("zc_") else text
+        if name not in PROXIES:
+            raise UserError(f"{key}: unknown proxy {text!r}; valid choices: {', '.join('zc_' + p for p in PROXIES)} "
+                            "(several joined by + rank by the sum of their ranks)")
+        names.append(name)
+    if len(names) > 1 and VOTE in names:
+        raise UserError(f"{key}: zc_vote cannot join a rank sum; give its members instead")
+    return names
+
+
+def label(names: list[str]) -> str:
+    """The column name of a warm-start score: ``zc_synflow`` or ``zc_synflow+zc_naswot``."""
+    return "+".join(f"zc_{name}" for name in names)
 
 
 def check_warm_start(searcher: Mapping[str, Any], supported: bool) -> None:
@@ -48,7 +60,7 @@ def check_warm_start(searcher: Mapping[str, Any], supported: bool) -> None:
     if not supported:
         raise UserError(f"searcher {searcher.get('name')!r} has no warm start (searcher.warm_start); "
                         "supported: random, evolution, optuna, predictor_evolution")
-    proxy_name(searcher["warm_start"])
+    proxy_names(searcher["warm_start"])
     pool, top = searcher.get("warm_start_pool", 1000), searcher.get("warm_start_top", 10)
     for key, value in (("warm_start_pool", pool), ("warm_start_top", top)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -60,14 +72,19 @@ def check_warm_start(searcher: Mapping[str, Any], supported: bool) -> None:
         raise UserError(f"searcher.warm_start_scores: no such file: {scores}")
 
 
-def pool_scores(scorer: ProxyScorer, pool: list[Genotype], proxy: str) -> np.ndarray:
-    """The proxy's score of each pool genotype; ``vote`` counts pairwise majority wins within the pool."""
+def pool_scores(scorer: ProxyScorer, pool: list[Genotype], names: list[str]) -> np.ndarray:
+    """The proxy's score of each pool genotype; ``vote`` counts pairwise majority wins within the pool, several
+    proxies sum their ranks within the pool (average ranks for ties)."""
+    from scipy.stats import rankdata
+
     from nas.evaluators.zero_cost.vote import vote_scores
 
-    rows = [scorer(g, [proxy]) for g in pool]
-    if proxy == VOTE:
+    rows = [scorer(g, names) for g in pool]
+    if names == [VOTE]:
         return vote_scores({m: np.array([r[m] for r in rows]) for m in VOTE_MEMBERS}).astype(float)
-    return np.array([r[proxy] for r in rows], dtype=float)
+    if len(names) == 1:
+        return np.array([r[names[0]] for r in rows], dtype=float)
+    return np.sum([rankdata([r[name] for r in rows]) for name in names], axis=0)
 
 
 def draw_pool(space: SearchSpace, size: int, seed: int) -> list[Genotype]:
@@ -80,9 +97,9 @@ def draw_pool(space: SearchSpace, size: int, seed: int) -> list[Genotype]:
     return list(pool.values())
 
 
-def read_scores(path: Path, space: SearchSpace, proxy: str) -> dict[str, tuple[Genotype, dict[str, float]]]:
+def read_scores(path: Path, space: SearchSpace, names: list[str]) -> dict[str, tuple[Genotype, dict[str, float]]]:
     """canonical form -> (genotype, {proxy: score}) from a CSV of precomputed scores (see module docstring)."""
-    needed = list(VOTE_MEMBERS if proxy == VOTE else (proxy,))
+    needed = expand(names)
     out = {}
     with path.expanduser().open(newline="") as handle:
         reader = csv.DictReader(handle)
@@ -108,7 +125,7 @@ def warm_start(config: Mapping[str, Any], space: SearchSpace, run_dir: Path, sco
     """The warm-start candidates of the run, best first: read from ``warm_start.csv`` when the run directory
     holds one (resume), else drawn, scored and written there."""
     options = config["searcher"]
-    proxy = proxy_name(options["warm_start"])
+    names = proxy_names(options["warm_start"])
     top = int(options.get("warm_start_top") or 10)
     file = run_dir / WARM_START_FILE
     if file.is_file():
@@ -117,7 +134,7 @@ def warm_start(config: Mapping[str, Any], space: SearchSpace, run_dir: Path, sco
         return [Genotype.from_json(json.loads(row["genotype"])) for row in rows[:top]]
     seed, size = int(config["seed"]), int(options.get("warm_start_pool") or 1000)
     if options.get("warm_start_scores"):
-        table = read_scores(Path(str(options["warm_start_scores"])), space, proxy)
+        table = read_scores(Path(str(options["warm_start_scores"])), space, names)
         keys = sorted(table)
         random.Random(f"{seed}/warm_start").shuffle(keys)
         pool = [table[k][0] for k in keys[:size]]
@@ -125,15 +142,15 @@ def warm_start(config: Mapping[str, Any], space: SearchSpace, run_dir: Path, sco
     else:
         pool = draw_pool(space, size, seed)
     start = time.perf_counter()
-    scores = pool_scores(scorer, pool, proxy)
+    scores = pool_scores(scorer, pool, names)
     order = sorted(range(len(pool)), key=lambda i: (-scores[i], i))
     with file.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["rank", f"zc_{proxy}", "arch", "genotype"])
+        writer.writerow(["rank", label(names), "arch", "genotype"])
         for rank, i in enumerate(order):
             writer.writerow([rank, repr(float(scores[i])), space.describe(pool[i]), pool[i].dumps()])
     if log is not None:
-        log(f"warm start: {len(pool)} candidates scored by zc_{proxy} in {time.perf_counter() - start:.1f} s "
+        log(f"warm start: {len(pool)} candidates scored by {label(names)} in {time.perf_counter() - start:.1f} s "
             f"({scorer.computed} computed); the best {min(top, len(pool))} go first ({file.name})")
     return [pool[i] for i in order[:top]]
 

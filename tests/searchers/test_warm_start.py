@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 
 import pytest
+from scipy.stats import rankdata
 
 from nas.cli.config import compose
 from nas.core.cost import arch_cost
 from nas.core.errors import UserError
 from nas.core.result import Result, TrialState
 from nas.evaluators.tabular import TabularEvaluator
+from nas.evaluators.zero_cost import proxy_scores
 from nas.evaluators.zero_cost.scorer import ProxyScorer
 from nas.runner.run import resume, search
 from nas.searchers.base import Objective
@@ -73,7 +75,23 @@ def test_synflow_on_the_nb201_space(tmp_path) -> None:
     assert [summary.space.describe(r.genotype) for r in summary.results] == [row["arch"] for row in pool[:3]]
 
 
+def test_a_rank_sum_of_proxies(tmp_path) -> None:
+    summary = _run(tmp_path, "random", "searcher.warm_start=zc_params+zc_synflow", trials=5)
+    pool = _pool(summary.run_dir)
+    assert "zc_params+zc_synflow" in pool[0]
+    space = summary.space
+    genotypes = [space.parse(row["arch"]) for row in pool]
+    params = [arch_cost(space.decode(g))["params"] for g in genotypes]
+    synflow = [proxy_scores(g, ["synflow"], None)["zc_synflow"] for g in genotypes]
+    expected = rankdata(params) + rankdata(synflow)
+    assert [float(row["zc_params+zc_synflow"]) for row in pool] == pytest.approx(list(expected))
+    assert list(expected) == sorted(expected, reverse=True)
+    assert [space.describe(r.genotype) for r in summary.results] == [row["arch"] for row in pool[:5]]
+
+
 @pytest.mark.parametrize("extra, message", [
+    (["searcher=random", "searcher.warm_start=zc_vote+zc_params"], "zc_vote cannot join a rank sum"),
+    (["searcher=random", "searcher.warm_start=zc_params+zc_nope"], "unknown proxy 'zc_nope'"),
     (["searcher=nasnet_rl", "+searcher.warm_start=zc_synflow"], "searcher 'nasnet_rl' has no warm start"),
     (["searcher=random", "searcher.warm_start=zc_bogus"], "unknown proxy 'zc_bogus'"),
     (["searcher=random", "searcher.warm_start=zc_synflow", "searcher.warm_start_top=0"],
