@@ -49,12 +49,15 @@ class ProxyScorer:
         if missing:
             import torch
 
-            torch.set_num_threads(1)
             data = self.data() if any(p not in DATA_FREE for p in missing) else None
+            threads = torch.get_num_threads()
+            torch.set_num_threads(1)  # as timed and as the proxy evaluator runs; restored for the trials
             try:
                 found = proxy_scores(genotype, missing, data, self.batch_size, self.seed)
             except ValueError as exc:
                 raise UserError(f"proxy scores of {self.space.describe(genotype)}: {exc}") from None
+            finally:
+                torch.set_num_threads(threads)
             known.update({k[3:]: v for k, v in found.items()})
             self.computed += 1
         return {p: known[p] for p in expand(proxies)}
