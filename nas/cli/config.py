@@ -89,5 +89,8 @@ def _one_line(exc: Exception) -> str:
     match = re.search(r"Could not override '([^']+)'|Key '([^']+)' is not in struct", str(exc))
     if match:
         key = match.group(1) or match.group(2)
+        if key.startswith("searcher.warm_start"):
+            return (f"this searcher has no warm start ({key}); supported: random, evolution, optuna, "
+                    "predictor_evolution")
         return f"unknown setting {key!r}; see `nas search --help` for the keys (add new keys with +key=value)"
     return f"bad configuration: {text}"

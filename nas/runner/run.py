@@ -26,6 +26,7 @@ from nas.runner.loop import LoopState, run_loop, trial_seed
 from nas.runner.plots import write_cost_accuracy_plot
 from nas.runner.progress import Progress
 from nas.runner.report import chosen_best, write_best, write_progress_plot, write_report
+from nas.runner.warm_start import WARM_KEYS, check_warm_start, stderr_log, warm_start
 from nas.searchers.base import SEARCHERS, Drive, DrivingSearcher, MultiObjective, Searcher, parse_objectives
 
 CONFIG_FILE = "config.json"
@@ -129,6 +130,8 @@ def constraint_check(config: dict[str, Any], space: SearchSpace):
 
 def build_searcher(config: dict[str, Any], space: SearchSpace) -> Searcher:
     name, options = _options(config["searcher"])
+    for key in WARM_KEYS:  # the runner's, not the searcher's (see ``start_searcher``)
+        options.pop(key, None)
     cls = SEARCHERS.get(name)
     macs_budget = (config.get("budget") or {}).get("macs")
     if macs_budget is not None and options.get("max_macs") is None \
@@ -140,6 +143,36 @@ def build_searcher(config: dict[str, Any], space: SearchSpace) -> Searcher:
         raise UserError(f"bad option for searcher {name!r}: {exc}") from None
     searcher.setup(space, int(config["seed"]), objectives_of(config))
     return searcher
+
+
+def proxy_scorer(config: dict[str, Any], space: SearchSpace) -> Any:
+    """A ``ProxyScorer`` with the run's seed; data proxies read the run's dataset (loaded on first need)."""
+    from nas.data.base import load_dataset
+    from nas.evaluators.zero_cost.scorer import ProxyScorer
+
+    def data() -> Any:
+        if config["evaluator"]["name"] in DATA_EVALUATORS:
+            return _evaluator_in_process(config).data
+        options = dict(config["dataset"])
+        return load_dataset(options.pop("name"), **options)
+
+    return ProxyScorer(space, data, int(config["seed"]))
+
+
+def start_searcher(config: dict[str, Any], space: SearchSpace, run_dir: Path, searcher: Searcher,
+                   state: LoopState, progress: bool) -> None:
+    """Attach the zero-cost proxies a searcher asks for and hand it the warm-start candidates (``warm_start``);
+    candidates already finished or pending in a resumed run are left out."""
+    wants = getattr(searcher, "proxy_features", ())
+    if not wants and config["searcher"].get("warm_start") is None:
+        return
+    scorer = proxy_scorer(config, space)
+    if wants:
+        searcher.scorer = scorer
+    if config["searcher"].get("warm_start") is not None:
+        done = {r.genotype.fingerprint() for r in state.results} | {j.genotype.fingerprint() for j in state.pending}
+        first = warm_start(config, space, run_dir, scorer, stderr_log(progress))
+        searcher.warm_start([g for g in first if g.fingerprint() not in done])
 
 
 def build_executor(config: dict[str, Any], journal: Journal, searcher: Searcher | None = None) -> executors.Executor:
@@ -208,6 +241,8 @@ def check_config(config: dict[str, Any]) -> None:
         check_device(config["backend"], str(device))
     if config["searcher"].get("device"):  # supernet searchers (torch) train in this process
         check_device("torch", str(config["searcher"]["device"]))
+    check_warm_start(config["searcher"], getattr(SEARCHERS.get(config["searcher"]["name"]), "supports_warm_start",
+                                                 False))
 
 
 def search(config: dict[str, Any], progress: bool = True) -> RunSummary:
@@ -252,6 +287,7 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
     already = len(state.results)
     if already:
         searcher.recover(sorted(state.results, key=lambda r: r.finished))
+    start_searcher(config, space, run_dir, searcher, state, progress)
     budget = int(config["budget"]["trials"])
     start = time.time()
     sections: list[tuple[str, str]] = []  # report sections a self-driven searcher adds

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,7 +85,11 @@ class Searcher(ABC):
     """Base class: ``setup`` once, then ``ask``/``tell`` in any interleaving (trials may run in parallel).
 
     ``ask`` returns ``None`` when the searcher has nothing more to propose (exhausted or waiting).
+    A searcher that draws its first candidates with ``initial()`` supports the warm start (``supports_warm_start``):
+    the runner hands it candidates through ``warm_start`` and they come before any random sample.
     """
+
+    supports_warm_start: bool = False
 
     def setup(self, space: SearchSpace, seed: int = 0, objective: Objective | MultiObjective | None = None) -> None:
         self.space = space
@@ -92,6 +97,17 @@ class Searcher(ABC):
         self.objective = objective or Objective()
         self.rng = random.Random(seed)
         self.told = 0
+        self.warm: deque[Genotype] = deque()
+
+    def warm_start(self, genotypes: Sequence[Genotype]) -> None:
+        """Make ``genotypes`` the first initial candidates, in order (after ``setup`` and any ``recover``)."""
+        if not self.supports_warm_start:
+            raise TypeError(f"{type(self).__name__} has no warm start")
+        self.warm.extend(genotypes)
+
+    def initial(self) -> Genotype:
+        """The next initial candidate: a warm-start one while any are left, else a uniform sample."""
+        return self.warm.popleft() if self.warm else self.space.sample(self.rng)
 
     @abstractmethod
     def ask(self) -> Genotype | None:

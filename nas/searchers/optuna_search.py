@@ -84,8 +84,11 @@ class OptunaSearcher(Searcher):
 
     ``startup_trials`` random trials come first (TPE, CMA-ES, GP). ``pruner`` (median, halving or none)
     stops trials whose per-epoch objective falls behind, from the reports of in-process runs
-    (one objective only; Optuna cannot prune multi-objective studies).
+    (one objective only; Optuna cannot prune multi-objective studies). A warm start enqueues its candidates
+    (``study.enqueue_trial``), so they are the first trials asked, before the start-up trials.
     """
+
+    supports_warm_start = True
 
     def __init__(self, sampler: str = "auto", startup_trials: int = 10, multivariate: bool = False,
                  pruner: str = "median", pruner_startup_trials: int = 5) -> None:
@@ -151,6 +154,11 @@ class OptunaSearcher(Searcher):
     def distributions(self) -> dict[str, Any]:
         """The Optuna distribution of every decision (for ``add_trial``)."""
         return spec_distributions(self.space.spec())
+
+    def warm_start(self, genotypes) -> None:
+        """Enqueue ``genotypes`` in order: Optuna's next asks fix their parameters to these values."""
+        for genotype in genotypes:
+            self.study.enqueue_trial(trial_params(self.space.spec(), genotype)[0])
 
     def ask(self) -> Genotype | None:
         trial = self.study.ask()

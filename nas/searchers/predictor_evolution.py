@@ -12,12 +12,18 @@ likelihood over a small grid every few results. When ``patience`` results in a r
 current local search, it restarts: the next parents come from a GP-picked fresh sample, while the process keeps
 learning from everything told. Only the space's own operators are used (``sample``, ``mutate``, ``encode``,
 ``canonical``), so any space works.
+
+Options beyond the defaults: a warm start (``searcher.warm_start``, see ``nas.runner.warm_start``) puts a
+proxy's best candidates first in the random design; ``proxy_features`` adds zero-cost proxy scores of each
+genotype to the process's features (each as its rank among the told and candidate genotypes, scaled so that
+its whole range weighs as much as one changed decision), computed by the runner's ``ProxyScorer``.
 """
 
 from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 
@@ -25,11 +31,29 @@ from nas.core.decisions import Choice, FloatRange
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
 from nas.core.result import Result
+from nas.evaluators.zero_cost.catalog import PROXIES, VOTE
 from nas.searchers.base import SEARCHERS, Searcher
 
 LENGTH_SCALES = (0.5, 1.0, 2.0, 4.0, 8.0)  # in units of changed decisions (a Hamming-distance kernel)
 NOISES = (1e-3, 1e-2, 1e-1)  # of the standardised scores
 FRESH_TRIES = 200  # samples drawn to find a genotype not evaluated yet before accepting a revisit
+PROXY_SCALE = math.sqrt(2.0)  # a proxy feature's full range: the distance of one changed one-hot decision
+
+
+def feature_proxies(names: Any) -> tuple[str, ...]:
+    """``proxy_features`` as plain proxy names (``zc_`` prefix optional); a one-line ``UserError`` otherwise."""
+    if names is None:
+        return ()
+    items = [names] if isinstance(names, str) else list(names)
+    out = []
+    for item in items:
+        name = str(item)[3:] if str(item).startswith("zc_") else str(item)
+        if name not in PROXIES or name == VOTE:
+            raise UserError(f"predictor_evolution: unknown proxy feature {item!r}; valid choices: "
+                            f"{', '.join(p for p in PROXIES if p != VOTE)}")
+        if name not in out:
+            out.append(name)
+    return tuple(out)
 
 
 @SEARCHERS.register("predictor_evolution")
@@ -38,8 +62,11 @@ class PredictorEvolution(Searcher):
     search, a share ``explore`` of them fresh samples; the GP's mean + ``beta`` * std picks the one to evaluate.
     """
 
+    supports_warm_start = True
+
     def __init__(self, init_samples: int = 30, parents: int = 5, candidates: int = 50, mutations: int = 2,
-                 explore: float = 0.1, beta: float = 1.0, patience: int = 25) -> None:
+                 explore: float = 0.1, beta: float = 1.0, patience: int = 25,
+                 proxy_features: list[str] | None = None) -> None:
         for name, value in (("init_samples", init_samples), ("parents", parents), ("candidates", candidates),
                             ("mutations", mutations)):
             if value < 1:
@@ -55,6 +82,8 @@ class PredictorEvolution(Searcher):
         self.explore = explore
         self.beta = beta
         self.patience = patience
+        self.proxy_features = feature_proxies(proxy_features)
+        self.scorer = None  # a ProxyScorer; the runner attaches one with the run's dataset when features are on
 
     def setup(self, space, seed=0, objective=None) -> None:
         super().setup(space, seed, objective)
@@ -76,7 +105,7 @@ class PredictorEvolution(Searcher):
         pool = self._candidates([r for _, r in local[:self.parents]])
         if not pool:
             return self._propose(self._fresh())
-        ucb = self._acquisition([self._rows[key] for _, key in scored], [s for s, _ in scored], pool)
+        ucb = self._acquisition([key for _, key in scored], [s for s, _ in scored], pool)
         return self._propose(pool[int(np.argmax(ucb))])
 
     def tell(self, genotype: Genotype, result: Result) -> None:
@@ -108,7 +137,13 @@ class PredictorEvolution(Searcher):
         return genotype
 
     def _fresh(self) -> Genotype:
-        """A random genotype not evaluated yet (a revisit only when none turns up: a nearly exhausted space)."""
+        """The next warm-start candidate not evaluated yet, else a random one (a revisit only when none turns up:
+        a nearly exhausted space)."""
+        while self.warm:
+            genotype = self.warm.popleft()
+            key = self.space.canonical(genotype)
+            if key not in self.seen and key not in self.pending:
+                return genotype
         for _ in range(FRESH_TRIES):
             genotype = self.space.sample(self.rng)
             key = self.space.canonical(genotype)
@@ -160,10 +195,26 @@ class PredictorEvolution(Searcher):
         return [(float(-0.5 * (projected / (values + noise)).sum() - 0.5 * np.log(values + noise).sum()),
                  scale, noise) for noise in NOISES]
 
-    def _acquisition(self, rows: list[list[float]], scores: list[float], pool: list[Genotype]) -> np.ndarray:
+    def _proxy_columns(self, told: list[Genotype], pool: list[Genotype]) -> tuple[np.ndarray, np.ndarray]:
+        """Each proxy feature as the rank of its score among the told and pool genotypes, in [0, PROXY_SCALE]."""
+        from scipy.stats import rankdata
+
+        if self.scorer is None:
+            from nas.evaluators.zero_cost.scorer import ProxyScorer
+
+            self.scorer = ProxyScorer(self.space, None, self.seed)  # data-free proxies only
+        raw = np.asarray([[self.scorer(g, self.proxy_features)[p] for p in self.proxy_features]
+                          for g in told + pool], dtype=float)
+        ranked = np.column_stack([rankdata(column) - 1.0 for column in raw.T]) / max(len(raw) - 1, 1) * PROXY_SCALE
+        return ranked[:len(told)], ranked[len(told):]
+
+    def _acquisition(self, keys: list[str], scores: list[float], pool: list[Genotype]) -> np.ndarray:
         """Upper confidence bound of each pool genotype under the GP fitted on the told results' features."""
-        x = np.asarray(rows, dtype=float)
+        x = np.asarray([self._rows[key] for key in keys], dtype=float)
         z = np.asarray([self._row(g) for g in pool], dtype=float)
+        if self.proxy_features:
+            told, new = self._proxy_columns([self.seen[key].genotype for key in keys], pool)
+            x, z = np.hstack([x, told]), np.hstack([z, new])
         ranks = np.argsort(np.argsort(np.asarray(scores), kind="stable"), kind="stable")
         y = np.asarray([NormalDist().inv_cdf((r + 0.5) / len(scores)) for r in ranks])
         y = (y - y.mean()) / (y.std() or 1.0)

@@ -8,7 +8,10 @@ from nas.searchers.base import SEARCHERS, Searcher
 
 @SEARCHERS.register("random")
 class RandomSearcher(Searcher):
-    """Samples the space uniformly (per decision); the runner deduplicates if asked."""
+    """Samples the space uniformly (per decision), after the warm-start candidates if any; the runner
+    deduplicates if asked."""
+
+    supports_warm_start = True
 
     def ask(self) -> Genotype | None:
-        return self.space.sample(self.rng)
+        return self.initial()

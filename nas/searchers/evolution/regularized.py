@@ -15,7 +15,10 @@ class RegularizedEvolution(Searcher):
     ``population_size`` and ``sample_size`` default to the values used on NAS-Bench-201 (10, 3).
     Failed trials join the population with the worst score, so they age out like any other. With several
     objectives the tournament compares non-dominated rank, then crowding distance (NSGA-II's order).
+    A warm start fills the initial population (its first asks) before random genotypes.
     """
+
+    supports_warm_start = True
 
     def __init__(self, population_size: int = 10, sample_size: int = 3, mutations: int = 1) -> None:
         if sample_size < 1 or population_size < sample_size:
@@ -32,9 +35,9 @@ class RegularizedEvolution(Searcher):
     def ask(self) -> Genotype | None:
         self.asked += 1
         if len(self.population) < self.population_size and self.asked <= self.population_size:
-            return self.space.sample(self.rng)
+            return self.initial()
         if not len(self.population):
-            return self.space.sample(self.rng)
+            return self.initial()
         members = list(self.population)
         if isinstance(self.objective, MultiObjective):
             keys = pareto_keys(members, self.objective.vector)
