@@ -160,9 +160,11 @@ def proxy_scorer(config: dict[str, Any], space: SearchSpace) -> Any:
 
 
 def start_searcher(config: dict[str, Any], space: SearchSpace, run_dir: Path, searcher: Searcher,
-                   state: LoopState, progress: bool) -> None:
-    """Attach the zero-cost proxies a searcher asks for and hand it the warm-start candidates (``warm_start``);
-    candidates already finished or pending in a resumed run are left out."""
+                   progress: bool) -> None:
+    """Attach the zero-cost proxies a searcher asks for and hand it the warm-start candidates (``warm_start``).
+
+    Called before ``recover``: a resumed run replays its finished trials as asks and tells, so the replayed asks
+    take the warm candidates in the order the first run did, and the searcher continues as it would have."""
     wants = getattr(searcher, "proxy_features", ())
     if not wants and config["searcher"].get("warm_start") is None:
         return
@@ -170,9 +172,7 @@ def start_searcher(config: dict[str, Any], space: SearchSpace, run_dir: Path, se
     if wants:
         searcher.scorer = scorer
     if config["searcher"].get("warm_start") is not None:
-        done = {r.genotype.fingerprint() for r in state.results} | {j.genotype.fingerprint() for j in state.pending}
-        first = warm_start(config, space, run_dir, scorer, stderr_log(progress))
-        searcher.warm_start([g for g in first if g.fingerprint() not in done])
+        searcher.warm_start(warm_start(config, space, run_dir, scorer, stderr_log(progress)))
 
 
 def build_executor(config: dict[str, Any], journal: Journal, searcher: Searcher | None = None) -> executors.Executor:
@@ -284,10 +284,10 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
          progress: bool) -> RunSummary:
     objective = objectives_of(config)
     searcher = build_searcher(config, space)
+    start_searcher(config, space, run_dir, searcher, progress)
     already = len(state.results)
     if already:
         searcher.recover(sorted(state.results, key=lambda r: r.finished))
-    start_searcher(config, space, run_dir, searcher, state, progress)
     budget = int(config["budget"]["trials"])
     start = time.time()
     sections: list[tuple[str, str]] = []  # report sections a self-driven searcher adds

@@ -64,6 +64,20 @@ def test_the_pool_is_a_function_of_the_seed_and_resume_does_not_rescore(tmp_path
     assert order[3] == _pool(b.run_dir)[4]["arch"] and len(set(order[:5])) == 5
 
 
+@pytest.mark.parametrize("name", ["random", "evolution", "predictor_evolution"])
+def test_a_resumed_warm_started_search_proposes_what_the_uninterrupted_one_did(tmp_path, name) -> None:
+    """The warm candidates are handed over before the journal is replayed, so the replayed asks take them in
+    the first run's order and the search goes on as if never stopped."""
+    straight = _run(tmp_path / "straight", name, trials=9)
+    stopped = _run(tmp_path / "stopped", name, trials=3)
+    resumed = resume(stopped.run_dir, progress=False, budget=9)
+
+    def order(summary):
+        return [summary.space.describe(r.genotype) for r in sorted(summary.results, key=lambda r: r.trial)]
+
+    assert order(resumed) == order(straight)
+
+
 def test_synflow_on_the_nb201_space(tmp_path) -> None:
     config = compose(["space=nb201", "space.preset=small", "evaluator=cost", "searcher=evolution",
                       "searcher.warm_start=zc_synflow", "searcher.warm_start_pool=8", "searcher.warm_start_top=3",
