@@ -14,7 +14,26 @@ def _same(ins, p):
     return ins[0]
 
 
+# ``init`` of conv2d and linear: how the weights (and biases) are drawn, as a space's reference network does by
+# default. Fans follow torch: fan_in = in/groups * kh * kw, fan_out = out * kh * kw (linear: in, out).
+INITS: dict[str, str] = {
+    "default": "torch's layer default: weight and bias U(-b, b), b = 1/sqrt(fan_in)",
+    "kaiming_normal_fan_out": "weight N(0, 2/fan_out) (He, ReLU gain, fan-out; timm ResNets); bias as default",
+    "tf_variance_scaling": "weight truncated at 2 std of a normal whose truncated std is sqrt(1/fan_in) (TF1 "
+                           "variance_scaling_initializer() defaults: scale 1, fan-in); bias 0",
+    "xavier_uniform_relu": "weight U(-b, b), b = sqrt(2) * sqrt(6/(fan_in + fan_out)) (Glorot, ReLU gain); "
+                           "bias as default",
+    "normal_0.01": "weight N(0, 0.01^2), bias 0 (TF classifier heads)",
+}
+
+
+def _check_init(op: str, p) -> None:
+    if p["init"] not in INITS:
+        raise ValueError(f"{op} init must be one of {', '.join(INITS)}, got {p['init']!r}")
+
+
 def _conv_shape(ins, p):
+    _check_init("conv2d", p)
     c, h, w = ins[0]
     kh, kw = pair(p["kernel"])
     sh, sw = pair(p["stride"])
@@ -32,7 +51,8 @@ def _conv_weights(ins, p, out):
 
 define(OpDef(
     "conv2d",
-    {"out_channels": None, "kernel": 3, "stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": False},
+    {"out_channels": None, "kernel": 3, "stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": False,
+     "init": "default"},
     shape=_conv_shape,
     params=lambda ins, p, out: _conv_weights(ins, p, out) + (out[0] if p["bias"] else 0),
     macs=lambda ins, p, out: _conv_weights(ins, p, out) * out[1] * out[2],
@@ -80,13 +100,14 @@ define(OpDef("global_max_pool", {"keepdims": False}, shape=_global_pool_shape))
 
 
 def _linear_shape(ins, p):
+    _check_init("linear", p)
     if len(ins[0]) != 1:
         raise ValueError(f"linear expects a vector input, got shape {ins[0]}")
     return (p["out_features"],)
 
 
 define(OpDef(
-    "linear", {"out_features": None, "bias": True},
+    "linear", {"out_features": None, "bias": True, "init": "default"},
     shape=_linear_shape,
     params=lambda ins, p, out: ins[0][0] * out[0] + (out[0] if p["bias"] else 0),
     macs=lambda ins, p, out: ins[0][0] * out[0],

@@ -35,6 +35,21 @@ def test_with_aux_is_what_the_backend_builds() -> None:
     assert set(model(torch.randn(1, 3, 8, 8))) == {"logits", "aux_logits"}
 
 
+def test_eval_mode_neither_runs_nor_returns_aux_heads() -> None:
+    arch = _two_heads()
+    model = torch_backend.build(arch, seed=0)
+    ran = []
+    model.layers["aux_conv"].register_forward_hook(lambda *args: ran.append(True))
+    x = torch.randn(2, 3, 8, 8)
+    train_out = model(x)
+    assert set(train_out) == {"logits", "aux_logits"} and ran == [True]
+    model.eval()
+    eval_out = model(x)
+    assert set(eval_out) == {"logits"} and ran == [True]
+    assert torch.equal(eval_out["logits"], train_out["logits"])  # no BN or dropout in this network
+    assert set(model.train()(x)) == {"logits", "aux_logits"}
+
+
 def test_without_aux_heads_every_head_counts() -> None:
     g = GraphBuilder()
     out = g.add("linear", g.add("global_avg_pool", g.input((2, 4, 4))), out_features=3)

@@ -2,7 +2,8 @@
 
 Weights keep torch's layouts and names (``weight`` as (O, I/groups, kH, kW) or (out, in), ``bias``,
 ``running_mean``, ``running_var``, ``num_batches_tracked``) so copying a torch state dict is a
-name-for-name assignment, and initial weights follow torch's default distributions.
+name-for-name assignment, and initial weights follow the distributions the torch backend draws (each node's
+``init``, ``nas.ops.INITS``; torch's defaults unless a space sets another).
 """
 
 from __future__ import annotations
@@ -38,6 +39,46 @@ def _uniform(rng: np.random.Generator, shape: Shape, bound: float) -> jax.Array:
 
 def _const(value: float, shape: Shape, dtype: type = np.float32) -> jax.Array:
     return jax.device_put(np.full(shape, value, dtype))
+
+
+# Std of a unit normal truncated at +-2: TF's truncated variance scaling widens its normal by 1/this.
+TRUNCATED_STD = 0.87962566103423978
+
+
+def _truncated_normal(rng: np.random.Generator, shape: Shape, std: float) -> np.ndarray:
+    """Normal draws of ``std`` redrawn until each lies within two ``std`` of zero."""
+    x = rng.normal(0.0, std, shape)
+    out = np.abs(x) > 2 * std
+    while out.any():
+        x[out] = rng.normal(0.0, std, int(out.sum()))
+        out = np.abs(x) > 2 * std
+    return x
+
+
+def init_params(rng: np.random.Generator, shape: Shape, bias: bool, init: str) -> tuple[jax.Array, jax.Array | None]:
+    """Weight of torch layout ``shape`` ((O, I/groups, kH, kW) or (out, in)) and bias as ``init`` names
+    (``nas.ops.INITS``), with torch's fans; ``default`` draws both as torch's layers do."""
+    receptive = math.prod(shape[2:])
+    fan_in, fan_out = shape[1] * receptive, shape[0] * receptive
+    bound = 1.0 / math.sqrt(fan_in)
+    if init == "default":
+        weight = _uniform(rng, shape, bound)
+    elif init == "kaiming_normal_fan_out":
+        weight = jax.device_put(rng.normal(0.0, math.sqrt(2.0 / fan_out), shape).astype(np.float32))
+    elif init == "xavier_uniform_relu":
+        weight = _uniform(rng, shape, math.sqrt(2.0) * math.sqrt(6.0 / (fan_in + fan_out)))
+    elif init == "tf_variance_scaling":
+        std = math.sqrt(1.0 / fan_in) / TRUNCATED_STD
+        weight = jax.device_put(_truncated_normal(rng, shape, std).astype(np.float32))
+    elif init == "normal_0.01":
+        weight = jax.device_put(rng.normal(0.0, 0.01, shape).astype(np.float32))
+    else:
+        raise ValueError(f"unknown init {init!r}")
+    if not bias:
+        return weight, None
+    if init in ("tf_variance_scaling", "normal_0.01"):
+        return weight, _const(0.0, (shape[0],))
+    return weight, _uniform(rng, (shape[0],), bound)
 
 
 @partial(jax.jit, static_argnames=("stride", "padding", "dilation", "groups"))
@@ -88,10 +129,9 @@ class Conv2d(nnx.Module):
         in_channels = in_shape[0]
         kh, kw = pair(p["kernel"])
         groups = p["groups"]
-        fan_in = in_channels // groups * kh * kw
-        bound = 1.0 / math.sqrt(fan_in)
-        self.weight = nnx.Param(_uniform(rng, (p["out_channels"], in_channels // groups, kh, kw), bound))
-        self.bias = nnx.Param(_uniform(rng, (p["out_channels"],), bound)) if p["bias"] else None
+        weight, bias = init_params(rng, (p["out_channels"], in_channels // groups, kh, kw), p["bias"], p["init"])
+        self.weight = nnx.Param(weight)
+        self.bias = nnx.Param(bias) if bias is not None else None
         self.stride = pair(p["stride"])
         top, bottom, left, right = spatial_pads(in_shape, p)
         self.padding = ((top, bottom), (left, right))
@@ -142,9 +182,9 @@ class Linear(nnx.Module):
     """``torch.nn.Linear`` with its (out, in) weight."""
 
     def __init__(self, in_features: int, p: dict, rng: np.random.Generator) -> None:
-        bound = 1.0 / math.sqrt(in_features)
-        self.weight = nnx.Param(_uniform(rng, (p["out_features"], in_features), bound))
-        self.bias = nnx.Param(_uniform(rng, (p["out_features"],), bound)) if p["bias"] else None
+        weight, bias = init_params(rng, (p["out_features"], in_features), p["bias"], p["init"])
+        self.weight = nnx.Param(weight)
+        self.bias = nnx.Param(bias) if bias is not None else None
 
     def __call__(self, x: jax.Array) -> jax.Array:
         return linear(x, self.weight[...], self.bias[...] if self.bias is not None else None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -183,13 +184,46 @@ class PaddedMaxPool2d(nn.MaxPool2d):
         return super().forward(nn.functional.pad(x, self.pads, value=float("-inf")))
 
 
+# Std of a unit normal truncated at +-2: TF's truncated variance scaling widens its normal by 1/this.
+TRUNCATED_STD = 0.87962566103423978
+
+
+def init_weights(module: nn.Conv2d | nn.Linear, init: str) -> nn.Module:
+    """Redraw ``module``'s weight (and bias where the scheme says) as ``init`` names (``nas.ops.INITS``);
+    ``default`` keeps torch's draw. Fans are torch's: (in/groups, out) times the kernel size."""
+    w = module.weight
+    receptive = math.prod(w.shape[2:])
+    fan_in, fan_out = w.shape[1] * receptive, w.shape[0] * receptive
+    zero_bias = False
+    with torch.no_grad():
+        if init == "kaiming_normal_fan_out":
+            w.normal_(0.0, math.sqrt(2.0 / fan_out))
+        elif init == "xavier_uniform_relu":
+            bound = math.sqrt(2.0) * math.sqrt(6.0 / (fan_in + fan_out))
+            w.uniform_(-bound, bound)
+        elif init == "tf_variance_scaling":
+            std = math.sqrt(1.0 / fan_in) / TRUNCATED_STD
+            nn.init.trunc_normal_(w, 0.0, std, -2 * std, 2 * std)
+            zero_bias = True
+        elif init == "normal_0.01":
+            w.normal_(0.0, 0.01)
+            zero_bias = True
+        elif init != "default":
+            raise ValueError(f"unknown init {init!r}")
+        if zero_bias and module.bias is not None:
+            module.bias.zero_()
+    return module
+
+
 def _conv(ins, p, out):
     top, bottom, left, right = spatial_pads(ins[0], p)
     args = (ins[0][0], p["out_channels"], pair(p["kernel"]), pair(p["stride"]))
     if top == bottom and left == right:
-        return nn.Conv2d(*args, (top, left), pair(p["dilation"]), p["groups"], bias=p["bias"])
-    return PaddedConv2d(*args, dilation=pair(p["dilation"]), groups=p["groups"], bias=p["bias"],
-                        pads=(left, right, top, bottom))
+        conv = nn.Conv2d(*args, (top, left), pair(p["dilation"]), p["groups"], bias=p["bias"])
+    else:
+        conv = PaddedConv2d(*args, dilation=pair(p["dilation"]), groups=p["groups"], bias=p["bias"],
+                            pads=(left, right, top, bottom))
+    return init_weights(conv, p["init"])
 
 
 def _max_pool(ins, p, out):
@@ -223,7 +257,7 @@ TORCH_OPS: dict[str, Callable[..., nn.Module]] = {
     "drop_path": lambda ins, p, out: DropPath(p["rate"], p["scheduled"]),
     "pad": lambda ins, p, out: Pad(p["pads"]),
     "upsample": lambda ins, p, out: Upsample(p["scale"]),
-    "linear": lambda ins, p, out: nn.Linear(ins[0][0], p["out_features"], bias=p["bias"]),
+    "linear": lambda ins, p, out: init_weights(nn.Linear(ins[0][0], p["out_features"], bias=p["bias"]), p["init"]),
     "add": lambda ins, p, out: Add(),
     "concat": lambda ins, p, out: Concat(),
     "channel_slice": lambda ins, p, out: ChannelSlice(int(p["start"]), int(p["stop"])),

@@ -27,6 +27,9 @@ from nas.spaces.hytra.layers import LayerConfig, add_layer, classifier, empty_st
 LABELS = tuple(f"layer{i}" for i in range(enc.LAYERS))
 ACTS = ("relu", "silu")
 EMPTY_STAGE = ("level", "released")
+# BossNet (retraining_hytra/boss_models.py) redraws every conv as He normal, fan-out, ReLU gain, and leaves
+# conv biases and the timm classifier (nn.Linear) at torch's defaults.
+CONV_INIT = "kaiming_normal_fan_out"
 
 PRESETS: dict[str, dict[str, Any]] = {
     # The retraining form of the released models (ImageNet, 224).
@@ -163,20 +166,21 @@ def build_network(stages: list[list[int]], macro: dict[str, Any]) -> ArchSpec:
     cfg = layer_config(macro)
     g = GraphBuilder()
     x = g.input(tuple(int(v) for v in macro["input_shape"]))
-    with g.scope("stem"):
-        x = stem(g, x, int(macro["stem_width"]), cfg.act)
-    index = 0
-    for s, stage in enumerate(stages):
-        stride = (1, 2, 2, int(macro["last_stride"]))[s]
-        if not stage:
-            with g.scope(f"stage{s}_empty"):
-                x = empty_stage(g, x, cfg.widths[s], 2 if macro["empty_stage"] == "released" else stride, cfg.act)
-            continue
-        for b, entry in enumerate(stage):
-            rate = float(macro["drop_path"]) * index / (enc.LAYERS - 1)
-            with g.scope(f"layer{index}"):
-                x = add_layer(g, x, enc.stage_token(s, entry), stride if b == 0 else 1, cfg, rate)
-            index += 1
+    with g.defaults("conv2d", init=CONV_INIT):
+        with g.scope("stem"):
+            x = stem(g, x, int(macro["stem_width"]), cfg.act)
+        index = 0
+        for s, stage in enumerate(stages):
+            stride = (1, 2, 2, int(macro["last_stride"]))[s]
+            if not stage:
+                with g.scope(f"stage{s}_empty"):
+                    x = empty_stage(g, x, cfg.widths[s], 2 if macro["empty_stage"] == "released" else stride, cfg.act)
+                continue
+            for b, entry in enumerate(stage):
+                rate = float(macro["drop_path"]) * index / (enc.LAYERS - 1)
+                with g.scope(f"layer{index}"):
+                    x = add_layer(g, x, enc.stage_token(s, entry), stride if b == 0 else 1, cfg, rate)
+                index += 1
     with g.scope("head"):
         x = classifier(g, x, int(macro["num_classes"]))
     return g.build({"logits": x})

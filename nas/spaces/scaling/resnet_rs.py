@@ -29,6 +29,11 @@ BLOCKS: dict[int, tuple[int, int, int, int]] = {
     270: (4, 29, 53, 4), 350: (4, 36, 72, 4), 420: (4, 44, 87, 4),
 }
 PLANES = (64, 128, 256, 512)
+# The reference's initialisers (resnet_model.py, resnet_layers.py): every conv, the SE ones included, TF1's
+# variance_scaling_initializer() with its defaults (scale 1, fan-in, truncated normal; conv biases 0); the
+# classifier random_normal_initializer(stddev=0.01) (bias 0).
+CONV_INIT = "tf_variance_scaling"
+CLASSIFIER_INIT = "normal_0.01"
 # (depth, resolution) of the published Pareto set (the released checkpoints).
 RELEASED = ((50, 160), (101, 160), (101, 192), (152, 192), (152, 224), (152, 256), (200, 256), (270, 256),
             (350, 256), (350, 320), (420, 320))
@@ -104,20 +109,21 @@ class ResNetRSSpace(GridSpace):
         survival = recipe["stochastic_depth"] if regularize else 0.0
         g = GraphBuilder()
         x = input_node(g, m["input_shape"], int(v["resolution"]))
-        with g.scope("stem"):
-            for k, (channels, stride) in enumerate(((32, 2), (32, 1), (64, 1), (64, 2))):
-                x = _conv_bn(g, x, _width(channels, w), 3, stride, f"conv{k}", f"bn{k}", relu=True)
-        for stage, (blocks, planes) in enumerate(zip(BLOCKS[int(v["depth"])], PLANES)):
-            rate = survival * (stage + 2) / 5
-            for b in range(blocks):
-                stride = 2 if stage > 0 and b == 0 else 1
-                with g.scope(f"stage{stage + 1}.block{b}"):
-                    x = _bottleneck(g, x, _width(planes, w), stride, b == 0, float(m["se_ratio"]), rate)
-        with g.scope("head"):
-            x = g.add("global_avg_pool", x, name="pool")
-            if dropout > 0:
-                x = g.add("dropout", x, rate=dropout, name="drop")
-            x = g.add("linear", x, out_features=int(m["num_classes"]), name="classifier")
+        with g.defaults("conv2d", init=CONV_INIT), g.defaults("linear", init=CLASSIFIER_INIT):
+            with g.scope("stem"):
+                for k, (channels, stride) in enumerate(((32, 2), (32, 1), (64, 1), (64, 2))):
+                    x = _conv_bn(g, x, _width(channels, w), 3, stride, f"conv{k}", f"bn{k}", relu=True)
+            for stage, (blocks, planes) in enumerate(zip(BLOCKS[int(v["depth"])], PLANES)):
+                rate = survival * (stage + 2) / 5
+                for b in range(blocks):
+                    stride = 2 if stage > 0 and b == 0 else 1
+                    with g.scope(f"stage{stage + 1}.block{b}"):
+                        x = _bottleneck(g, x, _width(planes, w), stride, b == 0, float(m["se_ratio"]), rate)
+            with g.scope("head"):
+                x = g.add("global_avg_pool", x, name="pool")
+                if dropout > 0:
+                    x = g.add("dropout", x, rate=dropout, name="drop")
+                x = g.add("linear", x, out_features=int(m["num_classes"]), name="classifier")
         return g.build({"logits": x})
 
 

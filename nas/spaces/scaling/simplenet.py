@@ -38,6 +38,9 @@ STRIDE_MODES: dict[int, dict[int, int]] = {
     4: {0: 2, 1: 1, 2: 2, 3: 1, 4: 2, 5: 1},
 }
 BN_MOMENTUM = 0.05
+# The PyTorch port redraws every conv weight as Xavier (Glorot) uniform with ReLU gain; conv biases, BN and
+# the classifier keep torch's defaults.
+CONV_INIT = "xavier_uniform_relu"
 
 _GRID = ("tables", "width_mults", "depth_mults", "stride_modes", "resolutions", "dropouts")
 
@@ -158,9 +161,20 @@ class SimpleNetSpace(GridSpace):
     def decode(self, genotype: Genotype) -> ArchSpec:
         self.validate(genotype)
         m, v = genotype.macro_dict, genotype.values
-        strides = STRIDE_MODES[int(v["stride_mode"])]
         g = GraphBuilder()
         x = input_node(g, m["input_shape"], int(v["resolution"]))
+        with g.defaults("conv2d", init=CONV_INIT):
+            x = self._body(g, x, v)
+        with g.scope("head"):
+            x = g.add("global_max_pool", x, name="pool")
+            if v["dropout"] > 0:
+                x = g.add("dropout", x, rate=float(v["dropout"]), name="drop")
+            x = g.add("linear", x, out_features=int(m["num_classes"]), name="classifier")
+        return g.build({"logits": x})
+
+    def _body(self, g: GraphBuilder, x: str, v: dict[str, Any]) -> str:
+        """The table's convs (conv, BN, ReLU) and pools (with dropout), up to the head."""
+        strides = STRIDE_MODES[int(v["stride_mode"])]
         conv = pool = 0
         for idx, item in enumerate(simplenet_layers(v["table"], float(v["depth_mult"]))):
             size = g.shape(x)[1]
@@ -182,12 +196,7 @@ class SimpleNetSpace(GridSpace):
                           padding=kernel // 2, bias=True, name="conv")
                 x = g.add("batchnorm", x, momentum=BN_MOMENTUM, name="bn")
                 x = g.add("act", x, fn="relu", name="relu")
-        with g.scope("head"):
-            x = g.add("global_max_pool", x, name="pool")
-            if v["dropout"] > 0:
-                x = g.add("dropout", x, rate=float(v["dropout"]), name="drop")
-            x = g.add("linear", x, out_features=int(m["num_classes"]), name="classifier")
-        return g.build({"logits": x})
+        return x
 
 
 def _published(preset: str, resolution: int, **values: Any) -> Genotype:
