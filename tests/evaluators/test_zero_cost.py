@@ -216,3 +216,18 @@ def test_the_evaluator_reports_each_proxy_and_a_running_vote(nb201: NB201Space) 
     assert worst["zc_vote"] == 0.0
     best = evaluator(nb201.sample(0), EvalContext(seed=3))  # fixed evaluator seed: the first candidate again
     assert best["zc_vote"] == 0.5 and best["zc_naswot"] == first["zc_naswot"]
+
+
+def test_data_proxies_score_without_random_masks() -> None:
+    """A network with drop-path (NASNet's small preset) scores the same twice: dropout and drop-path are off
+    while batch norm uses the batch (a random mask would make every score a draw)."""
+    space = space_for_tests("nasnet")
+    arch = space.decode(space.sample(1))
+    plan = main_plan(arch)
+    assert any(n.op == "drop_path" and dict(n.params)["rate"] > 0 for n in arch.nodes)
+    model = build(arch, seed=0)
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((8, *arch.input_shape)).astype(np.float32))
+    y = torch.arange(8) % 10
+    assert zc.naswot(model, arch, plan, x) == zc.naswot(model, arch, plan, x)
+    assert zc.jacob_cov(model, arch, plan, x) == zc.jacob_cov(model, arch, plan, x)
+    assert zc.grad_norm(model, arch, plan, x, y) == zc.grad_norm(model, arch, plan, x, y)

@@ -61,12 +61,22 @@ def synflow(model: nnx.Module, arch: ArchSpec, plan: Plan) -> float:
     return float(score)
 
 
+
+def batch_statistics_mode(model: nnx.Module) -> None:
+    """Train-mode batch norm with dropout and drop-path deterministic (as ``_torch.batch_statistics_mode``)."""
+    from nas.backends.jax.ops import DropPath
+
+    model.train()
+    for _, module in nnx.iter_modules(model):
+        if isinstance(module, (nnx.Dropout, DropPath)):
+            module.deterministic = True
+
 def naswot(model: nnx.Module, arch: ArchSpec, plan: Plan, x: np.ndarray) -> float:
     """``log |K_H|`` of the batch's binary rectifier codes (input > 0), train-mode batch norm."""
     rectifiers = {n.name for n in rectifier_nodes(plan)}
     if not rectifiers:
         return float("-inf")
-    model.train()
+    batch_statistics_mode(model)
     graphdef, state = nnx.split(model)
 
     @jax.jit

@@ -63,9 +63,20 @@ def synflow(model: torch.nn.Module, arch: ArchSpec, plan: Plan) -> float:
     return float(sum((w.detach() * g).abs().sum() for w, g in zip(weights, grads)))
 
 
+
+def batch_statistics_mode(model: torch.nn.Module) -> None:
+    """Train mode (batch norm on the batch's statistics, as the proxies' references score a network) with
+    dropout and drop-path off: a score must depend on the architecture and weights, not on a random mask."""
+    from nas.backends.torch.ops import DropPath
+
+    model.train()
+    for module in model.modules():
+        if isinstance(module, (torch.nn.Dropout, DropPath)):
+            module.eval()
+
 def _loss(model: torch.nn.Module, arch: ArchSpec, plan: Plan, x: torch.Tensor, y: torch.Tensor,
           watch: Watch | None = None) -> torch.Tensor:
-    model.train()
+    batch_statistics_mode(model)
     return F.cross_entropy(run(model, arch, plan, x, watch=watch), y)
 
 
@@ -107,7 +118,7 @@ def fisher(model: torch.nn.Module, arch: ArchSpec, plan: Plan, x: torch.Tensor, 
 
 def jacob_cov(model: torch.nn.Module, arch: ArchSpec, plan: Plan, x: torch.Tensor) -> float:
     """Correlation-spectrum score of the per-example input gradients of the summed main head."""
-    model.train()
+    batch_statistics_mode(model)
     x = x.clone().requires_grad_(True)
     (jac,) = _grads(run(model, arch, plan, x).sum(), [x])
     return jacob_cov_score(jac.reshape(len(x), -1).numpy())
@@ -123,7 +134,7 @@ def naswot(model: torch.nn.Module, arch: ArchSpec, plan: Plan, x: torch.Tensor) 
             c = (ins[0] > 0).reshape(len(x), -1).float()
             kernel[...] += (c @ c.T + (1 - c) @ (1 - c).T).double().numpy()
 
-    model.train()
+    batch_statistics_mode(model)
     with torch.no_grad():
         run(model, arch, plan, x, watch=code)
     return logdet_score(kernel) if rectifiers else float("-inf")
