@@ -173,7 +173,7 @@ def _compare(arch: ArchSpec, torch_model: Any, jax_model: Any, rng: np.random.Ge
 
 
 def check_train_step(arch: ArchSpec, batch: int = 4, seed: int = 0, lr: float = 0.1, aux_weight: float = 0.4,
-                     torch_device: str = "cpu") -> dict[str, Any]:
+                     torch_device: str = "cpu", float64: bool = False) -> dict[str, Any]:
     """One plain SGD step (``lr``, no momentum, no weight decay) in both backends from the same weights and batch.
 
     Both networks are built from ``without_stochastic(arch)`` and run in train mode (batch statistics, running
@@ -183,6 +183,8 @@ def check_train_step(arch: ArchSpec, batch: int = 4, seed: int = 0, lr: float = 
     classification loops have no labels for) adds ``aux_weight`` times a fixed random linear probe of its map,
     so every parameter gets a gradient to compare. ``batch`` should be at least 4: deep presets reach 1x1 maps,
     where a batch of 2 leaves batch norm two values per channel and float32 differences are amplified.
+    ``float64`` runs both backends in double precision (JAX under ``jax.enable_x64``): where train-mode batch
+    norm on 2x2 maps makes float32 gradients ill-conditioned, it separates a real mismatch from rounding.
 
     Returns ``loss`` (torch / jax), ``loss_diff``, ``train_diff`` (max abs difference of every head's train-mode
     output), ``stats_diff`` (running statistics after the step, relative to each tensor's scale when above 1),
@@ -192,15 +194,19 @@ def check_train_step(arch: ArchSpec, batch: int = 4, seed: int = 0, lr: float = 
     only) and ``step_diff`` (max abs difference of the parameters after the update: ``lr`` times the gradient
     difference, so bound it by ``lr * grad_diff * grad_scale`` plus float32 rounding of the weights).
     """
+    import jax
     import torch
     from flax import nnx
 
     rng = np.random.default_rng(seed)
     torch_model, jax_model = _paired_models(arch, seed, rng, torch_device)
-    x = rng.standard_normal((batch, *arch.input_shape)).astype(np.float32)
+    dtype = np.float64 if float64 else np.float32
+    x = rng.standard_normal((batch, *arch.input_shape)).astype(dtype)
     y = rng.integers(0, arch.output_shapes[arch.outputs[0][0]][0], batch)
-    probes = {head: rng.standard_normal((batch, *shape)).astype(np.float32)
+    probes = {head: rng.standard_normal((batch, *shape)).astype(dtype)
               for head, shape in arch.output_shapes.items() if len(shape) > 1}
+    if float64:
+        torch_model.double()
     with _plain_float32():
         torch_model.train()
         out = torch_model(torch.from_numpy(x).to(torch_device))
@@ -213,9 +219,13 @@ def check_train_step(arch: ArchSpec, batch: int = 4, seed: int = 0, lr: float = 
                        if p.grad is not None}
         optimizer.step()
     torch_out = _as_dict(out)
-    jax_loss, jax_out, jax_grads = _jax_sgd_step(jax_model, x, y, probes, aux_weight, lr)
+    with jax.enable_x64(True) if float64 else contextlib.nullcontext():
+        if float64:
+            nnx.update(jax_model, jax.tree.map(lambda v: v.astype(np.float64) if v.dtype == np.float32 else v,
+                                               nnx.state(jax_model)))
+        jax_loss, jax_out, jax_grads = _jax_sgd_step(jax_model, x, y, probes, aux_weight, lr)
     scale = max((float(np.max(np.abs(g), initial=0.0)) for g in torch_grads.values()), default=0.0)
-    floor = max(scale * 1e-3, np.finfo(np.float32).tiny)
+    floor = max(scale * 1e-3, np.finfo(dtype).tiny)
     grad_diffs = {k: float(np.max(np.abs(g - jax_grads[k]), initial=0.0))
                   / max(float(np.max(np.abs(g), initial=0.0)), floor)
                   for k, g in torch_grads.items() if k in jax_grads}

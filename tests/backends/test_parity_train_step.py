@@ -18,8 +18,13 @@ from nas.testing.parity import STOCHASTIC_OPS, check_train_step, space_for_tests
 
 # JAX compiles every op of a deep network on its first call: minutes on 2 cores.
 SLOW_TO_COMPILE = {"fbnetv3", "fbnetv5", "hytra"}
-# Train-mode outputs of deep residual presets drift in float32 itself (see test_parity_hytra.py).
-OUTPUT_ATOL = {"hytra": 3e-3, "resnet_rs": 5e-4}
+# ResNet-RS-101's train-mode outputs and running statistics drift in float32 itself (about 1e-4).
+OUTPUT_ATOL = {"resnet_rs": 5e-4}
+# HyTra's small maps (2x2 at 1/32) under train-mode batch norm make float32 gradients ill-conditioned: JAX's
+# float32 gradient of layer15's conv2 differs from torch's by 27% of its scale at batch 8 (11% at batch 4,
+# where torch float32 itself is 11% off its float64 value), while in float64 both agree to 1e-12. So HyTra's
+# step is compared in float64, at tight tolerances.
+FLOAT64 = {"hytra"}
 ATOL = 1e-4  # train-mode outputs, loss, running statistics (relative above 1), weight rounding after the step
 GRAD_RTOL = 5e-3  # gradients, relative to each parameter's gradient scale (see ``check_train_step``)
 LR = 0.1
@@ -34,7 +39,8 @@ def _spaces() -> list:
 def _step(space_name: str) -> tuple[str, dict[str, Any]]:
     space = space_for_tests(space_name)
     genotype = space.sample(0)
-    return space.describe(genotype), check_train_step(space.decode(genotype), batch=4, lr=LR)
+    return space.describe(genotype), check_train_step(space.decode(genotype), batch=4, lr=LR,
+                                                      float64=space_name in FLOAT64)
 
 
 def test_without_stochastic_zeroes_only_the_rates() -> None:
