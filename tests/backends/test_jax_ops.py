@@ -113,8 +113,8 @@ def test_op_parity(case: str) -> None:
     assert r["params"]["torch"] == r["params"]["jax"] == r["params"]["arch"], r["params"]
     assert r["shapes"]["expected"] == r["shapes"]["torch"] == r["shapes"]["jax"], r["shapes"]
     assert r["eval_diff"] < 1e-5, r
-    assert r["train_diff"] is None or r["train_diff"] < 1e-4, r
-    assert r["state_diff"] is None or r["state_diff"] < 1e-5, r
+    assert r["train_diff"] < 1e-4, r
+    assert r["state_diff"] < 1e-5, r
     assert r["ok"]
 
 

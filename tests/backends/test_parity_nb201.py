@@ -50,6 +50,9 @@ def test_all_conv_cell_matches_the_benchmark_count() -> None:
 OWN_PARITY_FILE = {"hytra": "test_parity_hytra.py", "fbnetv5": "test_parity_fbnetv5.py"}
 # JAX compiles every op of a deep network eagerly on its first call: minutes on 2 cores.
 SLOW_TO_COMPILE = {"fbnetv3"}
+# Train mode is compared too (dropout and drop-path off): batch 4 keeps batch statistics meaningful where deep
+# presets reach 1x1 maps, and ResNet-RS-101's train-mode path drifts in float32 beyond 1e-4 (about 1e-4 at batch 4).
+SWEEP_ATOL = {"resnet_rs": 5e-4}
 
 
 def _sweep() -> list:
@@ -67,5 +70,5 @@ def test_spaces_outside_the_sweep_have_their_own_parity_file() -> None:
 def test_every_registered_space_has_backend_parity(space_name: str) -> None:
     space = space_for_tests(space_name)
     genotype = space.sample(0)
-    r = check_parity(space.decode(genotype), batch=2)
+    r = check_parity(space.decode(genotype), atol=SWEEP_ATOL.get(space_name, 1e-4), batch=4)
     assert r["ok"], (space.describe(genotype), r)
