@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from nas.core.genotype import Genotype
 from nas.core.registry import Registry
+from nas.data.base import ArrayDataset, load_dataset
 
 EVALUATORS: Registry = Registry("evaluator", package="nas.evaluators")
 
@@ -26,6 +27,21 @@ class Evaluator(Protocol):
     """``evaluator(genotype, ctx) -> metrics``; raise ``Pruned`` to stop early, anything else fails."""
 
     def __call__(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]: ...
+
+
+class LoadsDataset:
+    """For evaluators that read data: ``data`` loads ``dataset_options`` (the run's ``dataset`` group) once per
+    process and keeps it for every later candidate."""
+
+    dataset_options: dict[str, Any]
+    _data: ArrayDataset | None = None
+
+    @property
+    def data(self) -> ArrayDataset:
+        if self._data is None:
+            options = dict(self.dataset_options)
+            self._data = load_dataset(options.pop("name"), **options)
+        return self._data
 
 
 def make_evaluator(name: str, **options: Any) -> Evaluator:

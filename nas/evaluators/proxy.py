@@ -13,15 +13,14 @@ from typing import Any
 
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
-from nas.data.base import ArrayDataset, load_dataset
-from nas.evaluators.base import EVALUATORS, EvalContext
+from nas.evaluators.base import EVALUATORS, EvalContext, LoadsDataset
 from nas.evaluators.zero_cost.catalog import DATA_FREE, VOTE, check, expand
 from nas.evaluators.zero_cost.scores import proxy_scores
 from nas.evaluators.zero_cost.vote import VotePool
 
 
 @EVALUATORS.register("proxy")
-class ProxyEvaluator:
+class ProxyEvaluator(LoadsDataset):
     """Scores candidates without training; ``zc_vote`` votes against the candidates seen before."""
 
     def __init__(self, proxies: Any = ("synflow", "naswot"), batch_size: Any = 64, backend: str | None = "torch",
@@ -38,15 +37,6 @@ class ProxyEvaluator:
         self.dataset_options = dict(dataset or {"name": "digits"})
         self.needs_data = any(name not in DATA_FREE for name in expand(self.proxies))
         self.pool = VotePool() if VOTE in self.proxies else None
-        self._data: ArrayDataset | None = None
-
-    @property
-    def data(self) -> ArrayDataset:
-        """The configured dataset, loaded once per process (its shape adapts the space, as for ``train``)."""
-        if self._data is None:
-            options = dict(self.dataset_options)
-            self._data = load_dataset(options.pop("name"), **options)
-        return self._data
 
     def __call__(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         if self.threads and self.backend == "torch":

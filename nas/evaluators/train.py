@@ -13,13 +13,12 @@ from nas.backends import get_backend
 from nas.backends.training import TrainConfig
 from nas.core.cost import arch_cost
 from nas.core.genotype import Genotype
-from nas.data.base import ArrayDataset, load_dataset
-from nas.evaluators.base import EVALUATORS, EvalContext
+from nas.evaluators.base import EVALUATORS, EvalContext, LoadsDataset
 from nas.spaces.resolve import space_of
 
 
 @EVALUATORS.register("train")
-class TrainEvaluator:
+class TrainEvaluator(LoadsDataset):
     """Proxy training from scratch; the dataset is loaded once per process and reused."""
 
     def __init__(self, backend: str = "torch", dataset: dict[str, Any] | None = None, epochs: int = 3,
@@ -34,14 +33,6 @@ class TrainEvaluator:
                            max_steps_per_epoch=max_steps_per_epoch)
         self.device = device
         self.threads = threads
-        self._data: ArrayDataset | None = None
-
-    @property
-    def data(self) -> ArrayDataset:
-        if self._data is None:
-            options = dict(self.dataset_options)
-            self._data = load_dataset(options.pop("name"), **options)
-        return self._data
 
     def __call__(self, genotype: Genotype, ctx: EvalContext) -> dict[str, float]:
         arch = space_of(genotype).decode(genotype)

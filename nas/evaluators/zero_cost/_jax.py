@@ -6,8 +6,6 @@ batch norm skipped and absolute parameters; NASWOT from the rectifiers' input si
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,25 +13,8 @@ from flax import nnx
 
 from nas.backends.jax.builder import module_key
 from nas.core.ir import ArchSpec, Node
-from nas.evaluators.zero_cost.graph import Plan, rectifier_nodes, weighted_nodes
+from nas.evaluators.zero_cost.graph import Plan, rectifier_nodes, run, weighted_nodes
 from nas.evaluators.zero_cost.linalg import logdet_score
-
-Watch = Callable[[Node, list[jax.Array], jax.Array], None]
-
-
-def run(model: nnx.Module, arch: ArchSpec, plan: Plan, x: jax.Array, skip_bn: bool = False,
-        watch: Watch | None = None) -> jax.Array:
-    """The main head's value for input ``x``; ``skip_bn`` treats batch norm as the identity."""
-    values: dict[str, jax.Array] = {arch.inputs[0]: x}
-    for node, frees in zip(plan.nodes, plan.frees):
-        ins = [values[name] for name in node.inputs]
-        out = ins[0] if skip_bn and node.op == "batchnorm" else model.layers[module_key(node.name)](*ins)
-        if watch is not None:
-            watch(node, ins, out)
-        values[node.name] = out
-        for name in frees:
-            del values[name]
-    return values[plan.output]
 
 
 def synflow(model: nnx.Module, arch: ArchSpec, plan: Plan) -> float:

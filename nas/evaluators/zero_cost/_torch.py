@@ -7,33 +7,14 @@ and may change it (weights made absolute, dtype, batch statistics): callers pass
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from nas.backends.torch.builder import module_key
 from nas.core.ir import ArchSpec, Node
-from nas.evaluators.zero_cost.graph import Plan, rectifier_nodes, weighted_nodes
+from nas.evaluators.zero_cost.graph import Plan, Watch, rectifier_nodes, run, weighted_nodes
 from nas.evaluators.zero_cost.linalg import jacob_cov_score, logdet_score
-
-Watch = Callable[[Node, list[torch.Tensor], torch.Tensor], None]
-
-
-def run(model: torch.nn.Module, arch: ArchSpec, plan: Plan, x: torch.Tensor, skip_bn: bool = False,
-        watch: Watch | None = None) -> torch.Tensor:
-    """The main head's value for input ``x``; ``skip_bn`` treats batch norm as the identity."""
-    values: dict[str, torch.Tensor] = {arch.inputs[0]: x}
-    for node, frees in zip(plan.nodes, plan.frees):
-        ins = [values[name] for name in node.inputs]
-        out = ins[0] if skip_bn and node.op == "batchnorm" else model.layers[module_key(node.name)](*ins)
-        if watch is not None:
-            watch(node, ins, out)
-        values[node.name] = out
-        for name in frees:
-            del values[name]
-    return values[plan.output]
 
 
 def _weights(model: torch.nn.Module, plan: Plan) -> list[torch.Tensor]:

@@ -7,7 +7,9 @@ present, else the first output), so only that head's ancestors are run; auxiliar
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from nas.core.cost import main_head
 from nas.core.ir import ArchSpec, Node
@@ -74,3 +76,22 @@ def rectifier_nodes(plan: Plan) -> list[Node]:
 def weighted_nodes(plan: Plan) -> list[Node]:
     """The convolutions and linear layers of the plan (the layers whose ``weight`` proxies score)."""
     return [n for n in plan.nodes if n.op in WEIGHTED_OPS]
+
+
+Watch = Callable[[Node, list[Any], Any], None]
+
+
+def run(model: Any, arch: ArchSpec, plan: Plan, x: Any, skip_bn: bool = False, watch: Watch | None = None) -> Any:
+    """The main head's value for input ``x`` on a torch or JAX network (both keep their layers under
+    ``model.layers[module_key(node)]``); ``skip_bn`` treats batch norm as the identity; ``watch`` sees each node's
+    inputs and output. Values are dropped as soon as no later node reads them."""
+    values: dict[str, Any] = {arch.inputs[0]: x}
+    for node, frees in zip(plan.nodes, plan.frees):
+        ins = [values[name] for name in node.inputs]
+        out = ins[0] if skip_bn and node.op == "batchnorm" else model.layers[node.name.replace(".", "/")](*ins)
+        if watch is not None:
+            watch(node, ins, out)
+        values[node.name] = out
+        for name in frees:
+            del values[name]
+    return values[plan.output]
