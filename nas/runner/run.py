@@ -7,6 +7,7 @@ import dataclasses
 import inspect
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -128,6 +129,24 @@ def constraint_check(config: dict[str, Any], space: SearchSpace):
     return admit
 
 
+def check_option_types(group: str, cls: type, options: dict[str, Any]) -> None:
+    """Options whose constructor default is a bool, an int or a float must be one (``searcher.population_size=abc``
+    is named here, not by the comparison deep inside the constructor that would trip on it)."""
+    parameters = inspect.signature(cls.__init__).parameters
+    for key, value in options.items():
+        default = parameters[key].default if key in parameters and value is not None else None
+        if isinstance(default, bool):
+            ok, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            ok, kind = isinstance(value, int) and not isinstance(value, bool), "an integer"
+        elif isinstance(default, float):
+            ok, kind = isinstance(value, (int, float)) and not isinstance(value, bool), "a number"
+        else:
+            continue
+        if not ok:
+            raise UserError(f"{group}.{key} must be {kind}, got {value!r}")
+
+
 def build_searcher(config: dict[str, Any], space: SearchSpace) -> Searcher:
     name, options = _options(config["searcher"])
     for key in WARM_KEYS:  # the runner's, not the searcher's (see ``start_searcher``)
@@ -137,6 +156,7 @@ def build_searcher(config: dict[str, Any], space: SearchSpace) -> Searcher:
     if macs_budget is not None and options.get("max_macs") is None \
             and "max_macs" in inspect.signature(cls.__init__).parameters:
         options["max_macs"] = macs_budget  # a searcher that plans within a compute budget gets budget.macs
+    check_option_types("searcher", cls, options)
     try:
         searcher = cls(**options)
     except (TypeError, ValueError) as exc:
@@ -225,10 +245,7 @@ def check_config(config: dict[str, Any]) -> None:
     macs = config["budget"].get("macs")
     if macs is not None and (not isinstance(macs, (int, float)) or isinstance(macs, bool) or macs <= 0):
         raise UserError(f"budget.macs must be a positive number, got {macs!r}")
-    try:
-        objectives_of(config)
-    except ValueError as exc:
-        raise UserError(f"bad objective {config.get('objectives') or config['objective']!r}: {exc}") from None
+    check_objectives(config)
     for key, value in (config.get("constraints") or {}).items():
         if key not in CONSTRAINTS:
             raise UserError(f"unknown constraint {key!r}; valid: {', '.join(CONSTRAINTS)}")
@@ -243,6 +260,27 @@ def check_config(config: dict[str, Any]) -> None:
         check_device("torch", str(config["searcher"]["device"]))
     check_warm_start(config["searcher"], getattr(SEARCHERS.get(config["searcher"]["name"]), "supports_warm_start",
                                                  False))
+    if config["evaluator"].get("name") == "tabular" and config["space"].get("name") != "nb201":
+        raise UserError(f"evaluator=tabular looks NB201 cells up; it cannot evaluate space={config['space']['name']} "
+                        "(use space=nb201, or evaluator=train|proxy|cost)")
+
+
+OBJECTIVE_TEXT = re.compile(r"[A-Za-z_][\w.]*:\w+")
+
+
+def check_objectives(config: dict[str, Any]) -> None:
+    """Every objective spelled ``<metric>:max`` or ``<metric>:min`` (the mode is not left to a default)."""
+    several = config.get("objectives")
+    texts = [str(t) for t in several] if several else [str(config["objective"])]
+    shown = several if several else config["objective"]
+    for text in texts:
+        if not OBJECTIVE_TEXT.fullmatch(text.strip()):
+            raise UserError(f"bad objective {shown!r}: {text!r} is not <metric>:max or <metric>:min "
+                            "(e.g. valid_accuracy:max)")
+    try:
+        objectives_of(config)
+    except ValueError as exc:
+        raise UserError(f"bad objective {shown!r}: {exc}") from None
 
 
 def search(config: dict[str, Any], progress: bool = True) -> RunSummary:
@@ -253,37 +291,85 @@ def search(config: dict[str, Any], progress: bool = True) -> RunSummary:
         return resume(config["resume"], progress=progress, budget=config.get("budget", {}).get("trials"))
     run_dir = new_run_dir(config)
     space = build_space(config)
+    _evaluator_in_process(config)  # the evaluator's options and files (a table, a dataset) are checked here
+    searcher = build_searcher(config, space)  # and the searcher's, with the space: all before the directory exists
     run_dir.mkdir(parents=True, exist_ok=True)
     config["run_dir"] = str(run_dir)
     config["space"]["resolved_macro"] = space.macro
     (run_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-    return _run(config, run_dir, space, LoopState(), progress)
+    return _run(config, run_dir, space, LoopState(), progress, searcher)
 
 
 def resume(run_dir: str | os.PathLike, progress: bool = True, budget: int | None = None) -> RunSummary:
     """Continue a killed search to its budget: finished trials are kept, unfinished ones re-run."""
     run_dir = Path(run_dir)
-    config_file = run_dir / CONFIG_FILE
-    if not config_file.is_file():
-        raise UserError(f"not a run directory (no {CONFIG_FILE}): {run_dir}")
-    config = json.loads(config_file.read_text())
-    if budget:
-        config["budget"]["trials"] = int(budget)
+    config = read_run_config(run_dir)
+    if budget is not None:
+        config["budget"]["trials"] = budget
+    check_config(config)
     macro = config["space"].pop("resolved_macro")
     name = config["space"]["name"]
-    space = SPACES.get(name)(preset=config["space"].get("preset"), **macro)
+    try:
+        space = SPACES.get(name)(preset=config["space"].get("preset"), **macro)
+    except (UserError, TypeError, ValueError) as exc:
+        raise UserError(f"{run_dir / CONFIG_FILE}: this build cannot rebuild the run's space ({exc})") from None
     config["space"]["resolved_macro"] = macro
-    results, pending = replay(read_events(run_dir / "trials.jsonl"))
-    jobs = [Job(t, Genotype.from_json(e["genotype"]), int(e["seed"])) for t, e in sorted(pending.items())]
-    used = [r.trial for r in results] + [j.trial for j in jobs]
-    state = LoopState(results=results, pending=jobs, next_trial=max(used, default=-1) + 1)
+    state = read_run_state(run_dir, space)
     return _run(config, run_dir, space, state, progress)
 
 
+RUN_CONFIG_KEYS = ("space", "searcher", "evaluator", "dataset", "runner", "budget", "seed", "objective", "backend")
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The ``config.json`` of a run directory, checked to be a search config (one line when it is not)."""
+    config_file = run_dir / CONFIG_FILE
+    if not config_file.is_file():
+        raise UserError(f"not a run directory (no {CONFIG_FILE}): {run_dir}")
+    try:
+        config = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{config_file} is corrupt (not JSON: {exc}); this run cannot be resumed") from None
+    missing = [k for k in RUN_CONFIG_KEYS if not isinstance(config, dict) or k not in config]
+    if missing:
+        raise UserError(f"{config_file} is not the config of a `nas search` run: it lacks {', '.join(missing)}")
+    sections = ("space", "searcher", "evaluator", "dataset", "runner", "budget")
+    bad = [k for k in sections if not isinstance(config[k], dict)]
+    if bad or not isinstance(config["space"].get("resolved_macro"), dict) or "name" not in config["space"]:
+        raise UserError(f"{config_file} is not the config of a `nas search` run: bad "
+                        f"{', '.join(bad) or 'space (no name or resolved_macro)'}")
+    return config
+
+
+def read_run_state(run_dir: Path, space: SearchSpace) -> LoopState:
+    """The finished and pending trials of a run's journal, every genotype checked against the run's ``space``
+    (one line naming the file when the journal is corrupt or holds genotypes of another space or version)."""
+    journal = run_dir / "trials.jsonl"
+    try:
+        events = read_events(journal)
+        if journal.exists() and journal.stat().st_size and not events:
+            raise ValueError("no line of it is a journal event")
+        if any(not isinstance(e, dict) for e in events):
+            raise ValueError("a line is not a JSON object")
+        results, pending = replay(events)
+        jobs = [Job(t, Genotype.from_json(e["genotype"]), int(e["seed"])) for t, e in sorted(pending.items())]
+        for trial, genotype in [(r.trial, r.genotype) for r in results] + [(j.trial, j.genotype) for j in jobs]:
+            try:
+                space.validate(genotype)
+            except UserError as exc:
+                raise ValueError(f"trial {trial}: {exc}") from None
+    except (UserError, KeyError, TypeError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        detail = f"an event lacks {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise UserError(f"cannot resume {journal}: {detail}") from None
+    used = [r.trial for r in results] + [j.trial for j in jobs]
+    return LoopState(results=results, pending=jobs, next_trial=max(used, default=-1) + 1)
+
+
 def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopState,
-         progress: bool) -> RunSummary:
+         progress: bool, searcher: Searcher | None = None) -> RunSummary:
     objective = objectives_of(config)
-    searcher = build_searcher(config, space)
+    if searcher is None:
+        searcher = build_searcher(config, space)
     start_searcher(config, space, run_dir, searcher, progress)
     already = len(state.results)
     if already:
