@@ -22,6 +22,8 @@ COLUMNS = {
     "imagenet16": ("imagenet16_val_12ep", "imagenet16_test_200ep"),
 }
 
+NB201_CELLS = 5**6  # five operations on each of the cell's six edges
+
 
 @lru_cache(maxsize=4)
 def load_table(path: str, dataset: str) -> dict[str, tuple[float, float]]:
@@ -30,12 +32,25 @@ def load_table(path: str, dataset: str) -> dict[str, tuple[float, float]]:
     if not file.is_file():
         raise UserError(f"table file not found: {file} (set evaluator.table=<path to nb201_combined.csv>)")
     valid_col, test_col = COLUMNS[dataset]
-    with file.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"arch_str", valid_col, test_col} - set(reader.fieldnames or ())
-        if missing:
-            raise UserError(f"{file} is not an NB201 table: it lacks columns {', '.join(sorted(missing))}")
-        return {row["arch_str"]: (float(row[valid_col]), float(row[test_col])) for row in reader}
+    rows: dict[str, tuple[float, float]] = {}
+    try:
+        with file.open(newline="") as handle:
+            reader = csv.DictReader(handle)
+            missing = {"arch_str", valid_col, test_col} - set(reader.fieldnames or ())
+            if missing:
+                raise UserError(f"{file} is not an NB201 table: it lacks columns {', '.join(sorted(missing))}")
+            for row in reader:
+                try:
+                    rows[row["arch_str"]] = (float(row[valid_col]), float(row[test_col]))
+                except (TypeError, ValueError):
+                    raise UserError(f"{file} line {reader.line_num}: {valid_col}/{test_col} are not numbers "
+                                    f"({row[valid_col]!r}, {row[test_col]!r})") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"{file} is not an NB201 table: not a CSV text file ({exc})") from None
+    if len(rows) != NB201_CELLS:
+        raise UserError(f"{file} is not a whole NB201 table: {len(rows)} cells, expected {NB201_CELLS} "
+                        "(one row per cell, nb201_combined.csv)")
+    return rows
 
 
 @EVALUATORS.register("tabular")

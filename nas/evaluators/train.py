@@ -12,9 +12,20 @@ from typing import Any
 from nas.backends import get_backend
 from nas.backends.training import TrainConfig
 from nas.core.cost import arch_cost
+from nas.core.errors import UserError
 from nas.core.genotype import Genotype
 from nas.evaluators.base import EVALUATORS, EvalContext, LoadsDataset
 from nas.spaces.resolve import space_of
+
+
+def _number(key: str, value: Any, kind: type, minimum: float, strict: bool = False) -> Any:
+    """``value`` as ``kind`` (int or float), at least ``minimum`` (above it when ``strict``); else a one-line
+    ``UserError`` naming ``evaluator.<key>``."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float) if kind is float else int)
+    if ok and (value > minimum if strict else value >= minimum):
+        return kind(value)
+    bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
+    raise UserError(f"evaluator.{key} must be {'an integer' if kind is int else 'a number'} {bound}, got {value!r}")
 
 
 @EVALUATORS.register("train")
@@ -28,9 +39,13 @@ class TrainEvaluator(LoadsDataset):
         self.backend_name = backend
         self.backend = get_backend(backend)
         self.dataset_options = dict(dataset or {"name": "digits"})
-        self.recipe = dict(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
-                           momentum=float(momentum), weight_decay=float(weight_decay),
-                           max_steps_per_epoch=max_steps_per_epoch)
+        self.recipe = dict(epochs=_number("epochs", epochs, int, 1),
+                           batch_size=_number("batch_size", batch_size, int, 1),
+                           lr=_number("lr", lr, float, 0.0, strict=True),
+                           momentum=_number("momentum", momentum, float, 0.0),
+                           weight_decay=_number("weight_decay", weight_decay, float, 0.0),
+                           max_steps_per_epoch=None if max_steps_per_epoch is None
+                           else _number("max_steps_per_epoch", max_steps_per_epoch, int, 1))
         self.device = device
         self.threads = threads
 
