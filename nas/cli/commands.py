@@ -75,20 +75,20 @@ def cmd_show(args: Sequence[str]) -> int:
 
 
 def cmd_export(args: Sequence[str], options: dict[str, str]) -> int:
-    from nas.export import EXPORTERS, export_model
+    from nas.cli.main import integer
+    from nas.export import check_export, export_model
     from nas.training.sources import resolve_source
 
     if not args or "=" in args[0]:
         raise UserError("usage: nas export <train_dir|run_dir|arch.json|name> format=onnx|pt2|flax|json "
                         "[weights=<model.safetensors>] [trial=<id>] [task=<head>] [out=<path>]")
     fmt = options.get("format", "json")
-    if fmt not in EXPORTERS:
-        raise UserError(f"unknown format {fmt!r}; valid choices: {', '.join(EXPORTERS.names())}")
+    check_export(fmt, options.get("out"))
+    seed = integer("seed", options.get("seed", "0"))
     source = resolve_source(args[0], options.get("trial"))
     weights = Path(options["weights"]) if "weights" in options else source.weights
     if weights is not None and not weights.is_file():
         raise UserError(f"no weights file: {weights}")
-    seed = int(options.get("seed", 0))
     if weights is None and fmt != "json":
         print(f"warning: {source.label} has no trained weights; exporting a fresh initialisation (seed={seed}). "
               f"Train it with `nas train {source.label} out=<dir>` and export that directory, or pass "
@@ -116,6 +116,7 @@ LEGACY_RECIPE_KEYS = ("epochs", "batch_size", "lr")
 
 
 def cmd_train(args: Sequence[str], options: dict[str, str]) -> int:
+    from nas.cli.main import integer
     from nas.training.recipes import DEFAULT_RECIPE, describe, load_recipe
     from nas.training.run import resume_training, train_genotype
     from nas.training.sources import resolve_source
@@ -147,7 +148,7 @@ def cmd_train(args: Sequence[str], options: dict[str, str]) -> int:
                 dataset[key.split(".", 1)[1]] = _scalar(value)
         print(describe(recipe), flush=True)
         trained = train_genotype(source.genotype, recipe, dataset, backend=options.get("backend", "torch"),
-                                 device=options.get("device"), seed=int(options.get("seed", 0)),
+                                 device=options.get("device"), seed=integer("seed", options.get("seed", "0")),
                                  out=options.get("out"), source=source.label, task=options.get("task"))
     from nas.spaces.resolve import space_of
 

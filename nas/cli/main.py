@@ -27,6 +27,18 @@ TRAIN_KEYS = {"arch", "trial", "recipe", "out", "resume", "dataset", "backend", 
               "batch_size", "lr", "threads", "task", "recipe.*", "dataset.*"}
 
 
+def integer(key: str, text: str, minimum: int = 0) -> int:
+    """``text`` as an integer of at least ``minimum``; a one-line ``UserError`` naming ``key`` otherwise."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        kind = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
+        raise UserError(f"{key} must be {kind}, got {text!r}")
+    return value
+
+
 def _pairs(args: Sequence[str], allowed: set[str], command: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for item in args:
@@ -57,7 +69,8 @@ def cmd_search(args: Sequence[str]) -> int:
         from nas.runner.run import resume as resume_run
 
         budget = next((a.split("=", 1)[1] for a in args if a.startswith("budget.trials=")), None)
-        summary = resume_run(resume[0].split("=", 1)[1], budget=int(budget) if budget else None)
+        summary = resume_run(resume[0].split("=", 1)[1],
+                             budget=None if budget is None else integer("budget.trials", budget))
     else:
         summary = search(compose(list(args)))
     if summary.best is not None:

@@ -31,6 +31,23 @@ from nas.spaces.resolve import space_of
 EXPORTERS: Registry[Callable[..., Path]] = Registry("export format")
 SUFFIX = {"json": ".json", "onnx": ".onnx", "pt2": ".pt2", "flax": ""}
 CHECK_ATOL = 1e-4
+EXTRAS = {"onnx": ("export", ("onnx", "onnxruntime", "onnxscript"))}  # format -> (pip extra, its modules)
+
+
+def check_export(fmt: str, out: str | Path | None = None) -> None:
+    """Refuse, before anything is written or loaded, an unknown format, a format whose optional extra is not
+    installed, and an ``out`` that cannot hold the format (``flax`` writes a folder)."""
+    import importlib.util
+
+    if fmt not in EXPORTERS:
+        raise UserError(f"unknown format {fmt!r}; valid choices: {', '.join(EXPORTERS.names())}")
+    extra, modules = EXTRAS.get(fmt, ("", ()))
+    absent = [m for m in modules if importlib.util.find_spec(m) is None]
+    if absent:
+        raise UserError(f"format={fmt} needs the '{extra}' extra ({', '.join(absent)} not installed): "
+                        f"pip install 'nas[{extra}]'")
+    if fmt == "flax" and out is not None and Path(out).suffix:
+        raise UserError(f"format=flax writes a folder; out={out} looks like a file")
 
 
 def card(genotype: Genotype) -> dict[str, Any]:
@@ -286,12 +303,11 @@ def load_flax(folder: str | Path) -> Any:
 def export_model(genotype: Genotype, fmt: str, out: str | Path, weights: Path | None = None, seed: int = 0,
                  task: str | None = None) -> tuple[Path, InferenceModel]:
     """Export in format ``fmt`` to ``out`` (a file, or a folder that gets ``arch-<fingerprint><suffix>``)."""
+    check_export(fmt, out)
     exporter = EXPORTERS.get(fmt)
     model = inference_model(genotype, weights, seed, task)
     path = Path(out)
     if fmt == "flax":
-        if path.suffix:
-            raise UserError(f"format=flax writes a folder; out={path} looks like a file")
         if path.exists() and any(path.iterdir()):
             path = path / f"flax-{genotype.fingerprint()}"
     elif path.is_dir() or not path.suffix:

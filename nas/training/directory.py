@@ -67,12 +67,28 @@ class TrainDir:
 
     @property
     def genotype(self) -> Genotype:
-        data = json.loads((self.path / ARCH_FILE).read_text())
+        """The trained architecture (one line naming ``arch.json`` when it is corrupt)."""
+        file = self.path / ARCH_FILE
+        try:
+            data = json.loads(file.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UserError(f"{file} is corrupt (not JSON: {exc})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{file} is corrupt: not a JSON object")
         return Genotype.from_json(data.get("genotype", data))
 
     @property
     def settings(self) -> dict[str, Any]:
-        return yaml.safe_load((self.path / RECIPE_FILE).read_text())
+        """The resolved recipe, dataset and run settings (one line naming ``recipe.yaml`` when it is corrupt)."""
+        file = self.path / RECIPE_FILE
+        try:
+            settings = yaml.safe_load(file.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise UserError(f"{file} is corrupt (not YAML: {str(exc).splitlines()[0]})") from None
+        if not isinstance(settings, dict) or not isinstance(settings.get("recipe"), dict) \
+                or not isinstance(settings.get("dataset"), dict):
+            raise UserError(f"{file} is corrupt: it lacks the recipe and dataset of the training")
+        return settings
 
     @property
     def weights(self) -> Path:
