@@ -49,11 +49,13 @@ def run_cli(*args):
     (["frobnicate"], "unknown command 'frobnicate'"),
     (["search", "evaluator.device=tpu"], "unknown device 'tpu'"),
 ])
-def test_user_errors_are_one_line(args, message, capsys):
+def test_user_errors_are_one_line(args, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # where runs/ would be created
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and message in err
     assert len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not list(tmp_path.iterdir()), "a bad command left a run directory behind"
 
 
 @pytest.mark.parametrize("content, message", [
@@ -64,12 +66,15 @@ def test_user_errors_are_one_line(args, message, capsys):
     ('{"space": "nb201", "version": 1, "decisions": {"edge_1_0": "conv_9x9"}}', "edge_1_0"),
     ('[1, 2]', "must be a JSON object"),
 ])
-def test_bad_genotype_files(tmp_path, content, message, capsys):
+def test_bad_genotype_files(tmp_path, content, message, capsys, monkeypatch):
     path = tmp_path / "arch.json"
     path.write_text(content)
-    assert main(["show", str(path)]) == 2
-    err = capsys.readouterr().err
-    assert message in err and len(err.strip().splitlines()) == 1
+    monkeypatch.chdir(tmp_path)
+    for command in (["show", str(path)], ["train", str(path)], ["export", str(path), "format=json"]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, command
+        assert [p.name for p in tmp_path.iterdir()] == ["arch.json"], command
 
 
 def test_config_groups_match_the_registries():
