@@ -65,7 +65,10 @@ define(OpDef(
 
 define(OpDef("act", {"fn": "relu"}, shape=_same))
 define(OpDef("identity", {}, shape=_same))
-define(OpDef("dropout", {"rate": 0.0}, shape=_same))
+# ``dropout`` zeroes each value with probability ``rate`` in train mode and scales the rest by 1/(1 - rate);
+# ``channelwise`` draws one keep/drop per (example, channel) of a (C, H, W) map and applies it to the whole
+# map (torch's ``Dropout2d``); on a vector each element is its own channel, so both kinds agree there.
+define(OpDef("dropout", {"rate": 0.0, "channelwise": False}, shape=_same))
 
 
 def _pool_shape(ins, p):

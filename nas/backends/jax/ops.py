@@ -245,9 +245,13 @@ def _zero(shape: Shape) -> Callable[[jax.Array], jax.Array]:
     return zero
 
 
-def _dropout(p: dict, rng: np.random.Generator) -> nnx.Module:
+def _dropout(p: dict, out: Shape, rng: np.random.Generator) -> nnx.Module:
+    """Element-wise dropout, or one draw per (example, channel) broadcast over H and W when ``channelwise``
+    on a (C, H, W) map (torch's ``Dropout2d``)."""
     rate = float(p["rate"])
-    return nnx.Dropout(rate, rngs=nnx.Rngs(dropout=int(rng.integers(2**31))) if rate > 0 else None)
+    broadcast = (2, 3) if p["channelwise"] and len(out) == 3 else ()
+    return nnx.Dropout(rate, broadcast_dims=broadcast,
+                       rngs=nnx.Rngs(dropout=int(rng.integers(2**31))) if rate > 0 else None)
 
 
 def _identity(x: jax.Array) -> jax.Array:
@@ -338,7 +342,7 @@ JAX_OPS: dict[str, Factory] = {
     "batchnorm": lambda ins, p, out, rng: BatchNorm(out[0], p),
     "act": lambda ins, p, out, rng: Fn(ACT[p["fn"]]),
     "identity": lambda ins, p, out, rng: Fn(_identity),
-    "dropout": lambda ins, p, out, rng: _dropout(p, rng),
+    "dropout": lambda ins, p, out, rng: _dropout(p, out, rng),
     "avg_pool": lambda ins, p, out, rng: Pool(ins[0], p, "avg"),
     "max_pool": lambda ins, p, out, rng: Pool(ins[0], p, "max"),
     "zero": lambda ins, p, out, rng: Fn(_zero(tuple(out))),

@@ -241,12 +241,17 @@ def _bn(ins, p, out):
     return bn
 
 
+def _dropout(ins, p, out):
+    """Element-wise dropout, or ``Dropout2d`` (whole channels) when ``channelwise`` on a (C, H, W) map."""
+    return nn.Dropout2d(p["rate"]) if p["channelwise"] and len(out) == 3 else nn.Dropout(p["rate"])
+
+
 TORCH_OPS: dict[str, Callable[..., nn.Module]] = {
     "conv2d": _conv,
     "batchnorm": _bn,
     "act": lambda ins, p, out: ACT[p["fn"]](),
     "identity": lambda ins, p, out: nn.Identity(),
-    "dropout": lambda ins, p, out: nn.Dropout(p["rate"]),
+    "dropout": _dropout,
     "avg_pool": lambda ins, p, out: AvgPool(pair(p["kernel"]), pair(p["stride"]), spatial_pads(ins[0], p),
                                              p["count_include_pad"]),
     "max_pool": _max_pool,
