@@ -6,8 +6,8 @@ reduction. The CIFAR stem is a 3x3 conv (``F * stem_multiplier`` filters) + BN; 
 is a stride-2 VALID 3x3 conv (``32 * stem_multiplier``) + BN and two reduction cells at F/4 and F/2.
 h_{i-1} of a cell is the output two cells back (reduction cells count); with
 ``skip_reduction_layer_input`` (Large) the cell after a reduction reads the reduction's own
-h_{i-1} instead. The auxiliary head (``aux_logits``) reads the last normal cell before the second
-reduction; the classifier is ReLU -> global average pool -> dropout -> linear.
+h_{i-1} instead. The auxiliary head (``aux_logits``, role ``aux_classifier``) reads the last normal cell
+before the second reduction; the classifier is ReLU -> global average pool -> dropout -> linear.
 
 Batch norm follows the reference's arg scopes, per preset (macro ``bn_eps``, ``bn_momentum`` in torch's
 convention, momentum = 1 - TF decay): CIFAR eps 1e-5, decay 0.9 (momentum 0.1); Mobile and Large eps 1e-3,
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.core.ir import ArchSpec, GraphBuilder
+from nas.core.ir import AUX_CLASSIFIER, ArchSpec, GraphBuilder
 from nas.spaces.nasnet.cell import LOOSE_END, Cell, build_cell
 from nas.spaces.nasnet.droppath import layer_drop_rate
 
@@ -146,7 +146,7 @@ def _build(g: GraphBuilder, normal: Cell, reduce: Cell, macro: dict[str, Any]) -
         if float(macro["dense_dropout"]) > 0:
             x = g.add("dropout", x, rate=float(macro["dense_dropout"]), name="dropout")
         x = g.add("linear", x, out_features=int(macro["num_classes"]), name="classifier")
-    heads = {"logits": x}
-    if aux is not None:
-        heads["aux_logits"] = aux
-    return g.build(heads)
+    heads, roles = {"logits": x}, {}
+    if aux is not None:  # the reference's AuxLogits: a classifier of the same labels (loss weight 0.4)
+        heads["aux_logits"], roles["aux_logits"] = aux, AUX_CLASSIFIER
+    return g.build(heads, roles)
