@@ -57,7 +57,7 @@ class TrainConfig:
     seed: int = 0
     max_steps_per_epoch: int | None = None
     eval_batch_size: int = 512
-    aux_weight: float = 0.4  # weight of auxiliary heads' losses (NASNet's 0.4); "logits" is the main head
+    aux_weight: float = 0.4  # loss weight of aux_classifier heads (NASNet's 0.4); "logits" is the main head
     optimizer: str = "sgd"  # sgd | adamw | adadelta
     schedule: str = "cosine"  # cosine | step | constant, per step
     warmup_epochs: float = 0.0  # linear warm-up from 0 over this many epochs

@@ -17,6 +17,13 @@ from nas.ops import OPS
 
 Shape = tuple[int, ...]
 
+# Roles a space may declare for outputs (heads) besides the main one; undeclared heads have none.
+# ``aux_classifier``: logits over the main head's classes, trained on the same labels (NASNet's ``aux_logits``,
+# weighted by the recipe's ``aux_weight``). A head without it (FBNetV5's segmentation and detection maps) gets
+# no classification loss from the training loops.
+AUX_CLASSIFIER = "aux_classifier"
+HEAD_ROLES = (AUX_CLASSIFIER,)
+
 
 def _frozen(params: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items()))
@@ -40,14 +47,27 @@ class Node:
 
 @dataclass(frozen=True)
 class ArchSpec:
-    """A whole network: nodes in topological order, the input node(s), and named outputs (heads)."""
+    """A whole network: nodes in topological order, the input node(s), named outputs (heads) and the
+    declared roles of some heads (``HEAD_ROLES``), as (head, role) pairs."""
 
     nodes: tuple[Node, ...]
     inputs: tuple[str, ...]
     outputs: tuple[tuple[str, str], ...]
+    roles: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index", {n.name: n for n in self.nodes})
+        heads = {head for head, _ in self.outputs}
+        for head, role in self.roles:
+            if head not in heads:
+                raise ValueError(f"role {role!r} for {head!r}, which is not an output ({', '.join(sorted(heads))})")
+            if role not in HEAD_ROLES:
+                raise ValueError(f"unknown head role {role!r}; known: {', '.join(HEAD_ROLES)}")
+
+    def heads_with_role(self, role: str) -> tuple[str, ...]:
+        """The heads declared with ``role``, in output order."""
+        declared = {head for head, r in self.roles if r == role}
+        return tuple(head for head, _ in self.outputs if head in declared)
 
     def node(self, name: str) -> Node:
         return self._index[name]  # type: ignore[attr-defined]
@@ -158,8 +178,8 @@ class GraphBuilder:
     def shape(self, name: str) -> Shape:
         return self._index[name].shape
 
-    def build(self, outputs: Mapping[str, str]) -> ArchSpec:
-        """Finish: keep only nodes the outputs depend on, in order."""
+    def build(self, outputs: Mapping[str, str], roles: Mapping[str, str] | None = None) -> ArchSpec:
+        """Finish: keep only nodes the outputs depend on, in order; ``roles`` declares head -> role."""
         needed: set[str] = set()
         stack = list(outputs.values())
         while stack:
@@ -168,4 +188,4 @@ class GraphBuilder:
                 needed.add(name)
                 stack.extend(self._index[name].inputs)
         nodes = tuple(n for n in self._nodes if n.name in needed or n.name in self._inputs)
-        return ArchSpec(nodes, tuple(self._inputs), tuple(outputs.items()))
+        return ArchSpec(nodes, tuple(self._inputs), tuple(outputs.items()), tuple((roles or {}).items()))

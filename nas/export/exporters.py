@@ -82,7 +82,8 @@ def prune_outputs(arch: ArchSpec, heads: Sequence[str]) -> ArchSpec:
         if name not in needed:
             needed.add(name)
             stack.extend(arch.node(name).inputs)
-    return ArchSpec(tuple(n for n in arch.nodes if n.name in needed), arch.inputs, outputs)
+    roles = tuple((h, r) for h, r in arch.roles if h in heads)
+    return ArchSpec(tuple(n for n in arch.nodes if n.name in needed), arch.inputs, outputs, roles)
 
 
 def task_arch(arch: ArchSpec, task: str | None) -> ArchSpec:

@@ -15,7 +15,8 @@ def _same(ins, p):
 
 
 # ``init`` of conv2d and linear: how the weights (and biases) are drawn, as a space's reference network does by
-# default. Fans follow torch: fan_in = in/groups * kh * kw, fan_out = out * kh * kw (linear: in, out).
+# default. Fans follow torch: fan_in = in/groups * kh * kw, fan_out = out * kh * kw (linear: in, out), except
+# where a scheme names TF's (per group: out/groups * kh * kw, as a depthwise kernel [kh, kw, in, multiplier]).
 INITS: dict[str, str] = {
     "default": "torch's layer default: weight and bias U(-b, b), b = 1/sqrt(fan_in)",
     "kaiming_normal_fan_out": "weight N(0, 2/fan_out) (He, ReLU gain, fan-out; timm ResNets); bias as default",
@@ -24,6 +25,10 @@ INITS: dict[str, str] = {
     "xavier_uniform_relu": "weight U(-b, b), b = sqrt(2) * sqrt(6/(fan_in + fan_out)) (Glorot, ReLU gain); "
                            "bias as default",
     "normal_0.01": "weight N(0, 0.01^2), bias 0 (TF classifier heads)",
+    "tf_slim_fan_out": "weight N(0, 2.6/fan_out) truncated at 2 of its std (TF-Slim "
+                       "variance_scaling_initializer(mode='FAN_OUT'): factor 2, std sqrt(1.3 * factor / n)); "
+                       "TF's fans: fan_out = out/groups * kh * kw (a depthwise kernel's is multiplier * kh * kw); "
+                       "bias 0",
 }
 
 
@@ -65,7 +70,10 @@ define(OpDef(
 
 define(OpDef("act", {"fn": "relu"}, shape=_same))
 define(OpDef("identity", {}, shape=_same))
-define(OpDef("dropout", {"rate": 0.0}, shape=_same))
+# ``dropout`` zeroes each value with probability ``rate`` in train mode and scales the rest by 1/(1 - rate);
+# ``channelwise`` draws one keep/drop per (example, channel) of a (C, H, W) map and applies it to the whole
+# map (torch's ``Dropout2d``); on a vector each element is its own channel, so both kinds agree there.
+define(OpDef("dropout", {"rate": 0.0, "channelwise": False}, shape=_same))
 
 
 def _pool_shape(ins, p):

@@ -53,7 +53,7 @@ def without_stochastic(arch: ArchSpec) -> ArchSpec:
     JAX backends only through arithmetic, not through their independent random masks."""
     nodes = tuple(Node(n.name, n.op, n.inputs, tuple((k, 0.0 if k == "rate" else v) for k, v in n.params),
                        n.shape) if n.op in STOCHASTIC_OPS else n for n in arch.nodes)
-    return ArchSpec(nodes, arch.inputs, arch.outputs)
+    return ArchSpec(nodes, arch.inputs, arch.outputs, arch.roles)
 
 
 def randomize_norms(torch_model: Any, rng: np.random.Generator) -> None:

@@ -110,7 +110,8 @@ class SpaceSuite:
 
     def test_weights_convert_between_backends(self, space: SearchSpace) -> None:
         """torch -> Flax -> torch (``nas.training.convert``): the Flax network answers as the torch one in eval
-        mode (1e-4) and the round trip gives back every tensor exactly."""
+        mode (1e-4, relative to the head's largest value above 1: randomized running statistics can blow
+        up a TF-initialised network's logits) and the round trip gives back every tensor exactly."""
         import jax.numpy as jnp
         import numpy as np
         import torch
@@ -135,7 +136,9 @@ class SpaceSuite:
         got = got if isinstance(got, dict) else {"": got}
         assert expected.keys() == got.keys()
         for head in expected:
-            assert np.abs(np.asarray(got[head]) - expected[head].numpy()).max() <= 1e-4, head
+            want = expected[head].numpy()
+            scale = max(1.0, float(np.abs(want).max()))
+            assert np.abs(np.asarray(got[head]) - want).max() <= 1e-4 * scale, head
         back = torch_from_jax(network, arch).state_dict()
         for key, value in model.state_dict().items():
             assert torch.equal(back[key], value), key

@@ -1,5 +1,6 @@
 """Conventions of the reference code that parameter counts cannot see: TF SAME padding, batch-norm
-settings per preset, scheduled vs constant drop-path, and average pooling on odd maps."""
+settings per preset, scheduled vs constant drop-path, average pooling on odd maps, and SimpleNet's
+channel-wise dropout."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from nas.spaces.nasnet import NASNetSpace
 from nas.spaces.nasnet.ops import apply_op
 from nas.spaces.scaling import resnet_rs
 from nas.spaces.scaling.resnet_rs import ResNetRSSpace
+from nas.spaces.scaling.simplenet import SimpleNetSpace
 
 TF_SAME_EVEN = (0, 1, 0, 1)  # (left, right, top, bottom) of TF's SAME for a stride-2 3x3 window on an even map
 
@@ -213,3 +215,47 @@ def test_shortcut_pool_on_an_odd_map_is_ceil_mode(make) -> None:
     assert node.shape == (4, 2, 2)
     torch.testing.assert_close(torch_pool(x), want)
     np.testing.assert_allclose(np.asarray(jax_pool(x.numpy())), want.numpy(), rtol=1e-6, atol=1e-6)
+
+
+def _dropout_arch(channelwise: bool) -> ArchSpec:
+    g = GraphBuilder()
+    x = g.input((16, 5, 5))
+    return g.build({"out": g.add("dropout", x, rate=0.5, channelwise=channelwise, name="drop")})
+
+
+def _train_mode_output(arch: ArchSpec, backend: str) -> np.ndarray:
+    x = np.ones((8, *arch.input_shape), np.float32)
+    if backend == "torch":
+        model = torch_build(arch, seed=0).train()
+        with torch.no_grad():
+            return model(torch.from_numpy(x)).numpy()
+    import nas.backends.jax as jax_backend
+
+    model = jax_backend.build(arch, seed=0)
+    model.train()
+    return np.asarray(model(x))
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+@pytest.mark.parametrize("channelwise", [True, False])
+def test_channelwise_dropout_drops_whole_maps(backend: str, channelwise: bool) -> None:
+    """``channelwise`` keeps or zeroes each (example, channel) map as a whole (torch's Dropout2d), scaled by
+    1 / (1 - rate); the default draws every element on its own."""
+    out = _train_mode_output(_dropout_arch(channelwise), backend)
+    assert set(np.unique(out)) == {0.0, 2.0}
+    maps = out.reshape(8 * 16, 25)
+    whole = bool(np.all(maps.min(axis=1) == maps.max(axis=1)))
+    assert whole is channelwise
+    assert 0 < np.mean(maps[:, 0] == 0) < 1
+
+
+def test_simplenet_dropout_is_channelwise_like_the_pytorch_port() -> None:
+    """The authors' port: ``nn.Dropout2d`` after each pool and ``F.dropout2d`` before the classifier."""
+    space = SimpleNetSpace(preset="small")
+    arch = space.decode(space.make({"table": "cifar_310k", "width_mult": 0.25, "depth_mult": 1.0,
+                                    "stride_mode": 0, "resolution": 32, "dropout": 0.1}))
+    drops = [n for n in arch.nodes if n.op == "dropout"]
+    assert len(drops) == 5 and all(n.p["channelwise"] and n.p["rate"] == 0.1 for n in drops)
+    model = torch_build(arch, seed=0)
+    kinds = [type(model.layers[n.name.replace(".", "/")]) for n in drops]
+    assert kinds == [nn.Dropout2d] * 4 + [nn.Dropout]  # the head's is on a vector: one value per channel

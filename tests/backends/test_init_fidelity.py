@@ -1,6 +1,7 @@
 """Initial weights as each space's reference draws them by default (the ``init`` of conv2d and linear),
 in the torch and the JAX lowering: BossNet/HyTra (He normal fan-out convs), ResNet-RS (TF1 variance
-scaling convs, N(0, 0.01) classifier, zero biases), SimpleNet (Glorot uniform convs with ReLU gain)."""
+scaling convs, N(0, 0.01) classifier, zero biases), SimpleNet (Glorot uniform convs with ReLU gain), NASNet
+(TF-Slim variance scaling, fan-out, on every conv, depthwise conv and fully connected layer)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from nas.backends.torch import count_params
 from nas.core.cost import arch_cost
 from nas.core.ir import ArchSpec, GraphBuilder
 from nas.spaces.hytra.space import HyTraSpace
+from nas.spaces.nasnet import NASNetSpace
 from nas.spaces.nb201.space import NB201Space
 from nas.spaces.scaling.resnet_rs import ResNetRSSpace
 from nas.spaces.scaling.simplenet import SimpleNetSpace
@@ -37,6 +39,11 @@ def _simplenet() -> ArchSpec:
     space = SimpleNetSpace(preset="small")
     return space.decode(space.make({"table": "cifar_5m", "width_mult": 0.25, "depth_mult": 1.0,
                                     "stride_mode": 0, "resolution": 32, "dropout": 0.1}))
+
+
+def _nasnet() -> ArchSpec:
+    space = NASNetSpace(preset="cifar", cells_per_stack=2, filters=16)
+    return space.decode(space.sample(0))
 
 
 def _weights(arch: ArchSpec, backend: str) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
@@ -120,9 +127,39 @@ def test_simplenet_convs_are_glorot_uniform_with_relu_gain(backend: str) -> None
     assert biases_in_default_range
 
 
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_nasnet_follows_tf_slim_fan_out_variance_scaling(backend: str) -> None:
+    """nasnet_*_arg_scope: variance_scaling_initializer(mode='FAN_OUT') (factor 2, truncated normal of std
+    sqrt(1.3 * 2 / n) cut at two std) on conv2d, separable_conv2d and fully_connected; TF's fan-out of a
+    depthwise kernel [kh, kw, in, 1] is kh * kw, not torch's channels * kh * kw."""
+    arch = _nasnet()
+    assert _inits(arch, "conv2d") == {"tf_slim_fan_out"} and _inits(arch, "linear") == {"tf_slim_fan_out"}
+    assert "aux_logits" in dict(arch.outputs)
+    params = _weights(arch, backend)
+    z, depthwise = [], []
+    for name, (w, b) in params.items():
+        groups = arch.node(name).p.get("groups", 1)
+        std = math.sqrt(1.3 * 2.0 / (_fans(w)[1] // groups))
+        z.append(w.ravel() / std)
+        if groups > 1:
+            depthwise.append(w.ravel() / std)
+        assert b is None or not b.any()
+    z, depthwise = np.concatenate(z), np.concatenate(depthwise)
+    assert z.size > 200_000 and depthwise.size > 10_000
+    for sample in (z, depthwise):
+        assert np.abs(sample).max() <= 2.0 + 1e-5
+        assert sample.mean() == pytest.approx(0.0, abs=0.02)
+        assert sample.std() == pytest.approx(TRUNCATED_STD, rel=0.02)
+    for head in ("head.classifier", "aux.fc"):  # fully_connected: fan_out = classes
+        fc, bias = params[head]
+        assert fc.std() == pytest.approx(TRUNCATED_STD * math.sqrt(2.6 / fc.shape[0]), rel=0.1)
+        assert bias is not None and not bias.any()
+
+
 def test_init_keeps_parameter_counts() -> None:
-    for arch in (_hytra(), _resnet_rs(), _simplenet()):
-        assert count_params(torch_build(arch, seed=0)) == arch_cost(arch)["params"]
+    for arch in (_hytra(), _resnet_rs(), _simplenet(), _nasnet()):
+        cost = arch_cost(arch)  # NASNet's auxiliary head is built too
+        assert count_params(torch_build(arch, seed=0)) == cost.get("params_with_aux", cost["params"])
 
 
 def test_spaces_without_a_stated_init_keep_torch_defaults() -> None:

@@ -231,3 +231,17 @@ def test_data_proxies_score_without_random_masks() -> None:
     assert zc.naswot(model, arch, plan, x) == zc.naswot(model, arch, plan, x)
     assert zc.jacob_cov(model, arch, plan, x) == zc.jacob_cov(model, arch, plan, x)
     assert zc.grad_norm(model, arch, plan, x, y) == zc.grad_norm(model, arch, plan, x, y)
+
+
+def test_channel_dropout_is_off_while_scoring() -> None:
+    """SimpleNet's channel-wise dropout (``nn.Dropout2d``) is switched off like element-wise dropout."""
+    space = SPACES.get("simplenet")(preset="small")
+    arch = space.decode(space.make({"table": "cifar_310k", "width_mult": 0.25, "depth_mult": 1.0,
+                                    "stride_mode": 0, "resolution": 16, "dropout": 0.2}))
+    model = build(arch, seed=0)
+    assert any(isinstance(m, torch.nn.Dropout2d) for m in model.modules())
+    plan = main_plan(arch)
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((8, *arch.input_shape)).astype(np.float32))
+    y = torch.arange(8) % 10
+    assert zc.grad_norm(model, arch, plan, x, y) == zc.grad_norm(model, arch, plan, x, y)
+    assert zc.jacob_cov(model, arch, plan, x) == zc.jacob_cov(model, arch, plan, x)

@@ -55,9 +55,11 @@ def _truncated_normal(rng: np.random.Generator, shape: Shape, std: float) -> np.
     return x
 
 
-def init_params(rng: np.random.Generator, shape: Shape, bias: bool, init: str) -> tuple[jax.Array, jax.Array | None]:
+def init_params(rng: np.random.Generator, shape: Shape, bias: bool, init: str,
+                groups: int = 1) -> tuple[jax.Array, jax.Array | None]:
     """Weight of torch layout ``shape`` ((O, I/groups, kH, kW) or (out, in)) and bias as ``init`` names
-    (``nas.ops.INITS``), with torch's fans; ``default`` draws both as torch's layers do."""
+    (``nas.ops.INITS``), with torch's fans (the TF-Slim scheme's fan-out is per group); ``default`` draws
+    both as torch's layers do."""
     receptive = math.prod(shape[2:])
     fan_in, fan_out = shape[1] * receptive, shape[0] * receptive
     bound = 1.0 / math.sqrt(fan_in)
@@ -72,11 +74,14 @@ def init_params(rng: np.random.Generator, shape: Shape, bias: bool, init: str) -
         weight = jax.device_put(_truncated_normal(rng, shape, std).astype(np.float32))
     elif init == "normal_0.01":
         weight = jax.device_put(rng.normal(0.0, 0.01, shape).astype(np.float32))
+    elif init == "tf_slim_fan_out":
+        std = math.sqrt(1.3 * 2.0 / (fan_out // groups))
+        weight = jax.device_put(_truncated_normal(rng, shape, std).astype(np.float32))
     else:
         raise ValueError(f"unknown init {init!r}")
     if not bias:
         return weight, None
-    if init in ("tf_variance_scaling", "normal_0.01"):
+    if init in ("tf_variance_scaling", "normal_0.01", "tf_slim_fan_out"):
         return weight, _const(0.0, (shape[0],))
     return weight, _uniform(rng, (shape[0],), bound)
 
@@ -129,7 +134,8 @@ class Conv2d(nnx.Module):
         in_channels = in_shape[0]
         kh, kw = pair(p["kernel"])
         groups = p["groups"]
-        weight, bias = init_params(rng, (p["out_channels"], in_channels // groups, kh, kw), p["bias"], p["init"])
+        weight, bias = init_params(rng, (p["out_channels"], in_channels // groups, kh, kw), p["bias"], p["init"],
+                                   groups)
         self.weight = nnx.Param(weight)
         self.bias = nnx.Param(bias) if bias is not None else None
         self.stride = pair(p["stride"])
@@ -245,9 +251,13 @@ def _zero(shape: Shape) -> Callable[[jax.Array], jax.Array]:
     return zero
 
 
-def _dropout(p: dict, rng: np.random.Generator) -> nnx.Module:
+def _dropout(p: dict, out: Shape, rng: np.random.Generator) -> nnx.Module:
+    """Element-wise dropout, or one draw per (example, channel) broadcast over H and W when ``channelwise``
+    on a (C, H, W) map (torch's ``Dropout2d``)."""
     rate = float(p["rate"])
-    return nnx.Dropout(rate, rngs=nnx.Rngs(dropout=int(rng.integers(2**31))) if rate > 0 else None)
+    broadcast = (2, 3) if p["channelwise"] and len(out) == 3 else ()
+    return nnx.Dropout(rate, broadcast_dims=broadcast,
+                       rngs=nnx.Rngs(dropout=int(rng.integers(2**31))) if rate > 0 else None)
 
 
 def _identity(x: jax.Array) -> jax.Array:
@@ -338,7 +348,7 @@ JAX_OPS: dict[str, Factory] = {
     "batchnorm": lambda ins, p, out, rng: BatchNorm(out[0], p),
     "act": lambda ins, p, out, rng: Fn(ACT[p["fn"]]),
     "identity": lambda ins, p, out, rng: Fn(_identity),
-    "dropout": lambda ins, p, out, rng: _dropout(p, rng),
+    "dropout": lambda ins, p, out, rng: _dropout(p, out, rng),
     "avg_pool": lambda ins, p, out, rng: Pool(ins[0], p, "avg"),
     "max_pool": lambda ins, p, out, rng: Pool(ins[0], p, "max"),
     "zero": lambda ins, p, out, rng: Fn(_zero(tuple(out))),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import jax
@@ -31,7 +31,7 @@ from nas.backends.training import (
     steps_per_epoch,
 )
 from nas.core.errors import UserError
-from nas.core.ir import ArchSpec
+from nas.core.ir import AUX_CLASSIFIER, ArchSpec
 from nas.data.base import ArrayDataset
 
 
@@ -64,9 +64,10 @@ def main_output(out: jax.Array | dict[str, jax.Array]) -> jax.Array:
 
 
 def loss_of(out: jax.Array | dict[str, jax.Array], y: jax.Array, aux_weight: float,
-            label_smoothing: float = 0.0) -> jax.Array:
-    """Cross-entropy of the main head plus ``aux_weight`` times that of every auxiliary head (labels smoothed
-    as torch's ``label_smoothing`` does)."""
+            label_smoothing: float = 0.0, aux_heads: Collection[str] = ()) -> jax.Array:
+    """Cross-entropy of the main head plus ``aux_weight`` times that of each head in ``aux_heads`` (the
+    arch's ``aux_classifier`` heads; other heads add nothing), labels smoothed as torch's
+    ``label_smoothing`` does."""
     def ce(logits: jax.Array) -> jax.Array:
         if not label_smoothing:
             return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
@@ -75,7 +76,7 @@ def loss_of(out: jax.Array | dict[str, jax.Array], y: jax.Array, aux_weight: flo
 
     if not isinstance(out, dict):
         return ce(out)
-    return ce(out[MAIN_HEAD]) + sum(aux_weight * ce(v) for k, v in out.items() if k != MAIN_HEAD)
+    return ce(out[MAIN_HEAD]) + sum(aux_weight * ce(out[head]) for head in aux_heads)
 
 
 def with_progress(rest: nnx.State, progress: float) -> nnx.State:
@@ -89,7 +90,9 @@ def with_progress(rest: nnx.State, progress: float) -> nnx.State:
 def make_steps(model: JaxNetwork, tx: optax.GradientTransformation, aux_weight: float = 0.4,
                label_smoothing: float = 0.0) -> tuple[Callable, Callable]:
     """Compiled ``train_step(params, rest, opt_state, x, y) -> (params, rest, opt_state, loss)`` and
-    ``predict(params, rest, x) -> logits`` (eval mode), over the state of ``model``."""
+    ``predict(params, rest, x) -> logits`` (eval mode), over the state of ``model``; the loss weighs the
+    ``aux_classifier`` heads of ``model.arch``."""
+    aux_heads = model.arch.heads_with_role(AUX_CLASSIFIER)
     model.train()
     train_def = nnx.graphdef(model)
     model.eval()
@@ -98,7 +101,7 @@ def make_steps(model: JaxNetwork, tx: optax.GradientTransformation, aux_weight: 
 
     def loss_fn(params: nnx.State, rest: nnx.State, x: jax.Array, y: jax.Array) -> tuple[jax.Array, Any]:
         net = nnx.merge(train_def, params, rest, copy=True)
-        loss = loss_of(net(x), y, aux_weight, label_smoothing)
+        loss = loss_of(net(x), y, aux_weight, label_smoothing, aux_heads)
         return loss, nnx.state(net, nnx.Not(nnx.Param))
 
     @jax.jit

@@ -190,10 +190,12 @@ TRUNCATED_STD = 0.87962566103423978
 
 def init_weights(module: nn.Conv2d | nn.Linear, init: str) -> nn.Module:
     """Redraw ``module``'s weight (and bias where the scheme says) as ``init`` names (``nas.ops.INITS``);
-    ``default`` keeps torch's draw. Fans are torch's: (in/groups, out) times the kernel size."""
+    ``default`` keeps torch's draw. Fans are torch's, (in/groups, out) times the kernel size, except for the
+    TF-Slim scheme, whose fan-out is per group (out/groups times the kernel size)."""
     w = module.weight
     receptive = math.prod(w.shape[2:])
     fan_in, fan_out = w.shape[1] * receptive, w.shape[0] * receptive
+    groups = getattr(module, "groups", 1)
     zero_bias = False
     with torch.no_grad():
         if init == "kaiming_normal_fan_out":
@@ -207,6 +209,10 @@ def init_weights(module: nn.Conv2d | nn.Linear, init: str) -> nn.Module:
             zero_bias = True
         elif init == "normal_0.01":
             w.normal_(0.0, 0.01)
+            zero_bias = True
+        elif init == "tf_slim_fan_out":
+            std = math.sqrt(1.3 * 2.0 / (fan_out // groups))
+            nn.init.trunc_normal_(w, 0.0, std, -2 * std, 2 * std)
             zero_bias = True
         elif init != "default":
             raise ValueError(f"unknown init {init!r}")
@@ -241,12 +247,17 @@ def _bn(ins, p, out):
     return bn
 
 
+def _dropout(ins, p, out):
+    """Element-wise dropout, or ``Dropout2d`` (whole channels) when ``channelwise`` on a (C, H, W) map."""
+    return nn.Dropout2d(p["rate"]) if p["channelwise"] and len(out) == 3 else nn.Dropout(p["rate"])
+
+
 TORCH_OPS: dict[str, Callable[..., nn.Module]] = {
     "conv2d": _conv,
     "batchnorm": _bn,
     "act": lambda ins, p, out: ACT[p["fn"]](),
     "identity": lambda ins, p, out: nn.Identity(),
-    "dropout": lambda ins, p, out: nn.Dropout(p["rate"]),
+    "dropout": _dropout,
     "avg_pool": lambda ins, p, out: AvgPool(pair(p["kernel"]), pair(p["stride"]), spatial_pads(ins[0], p),
                                              p["count_include_pad"]),
     "max_pool": _max_pool,

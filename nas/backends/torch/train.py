@@ -8,6 +8,7 @@ so a killed run continues exactly where the last finished epoch left it.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from nas.backends.training import (
     learning_rate,
     steps_per_epoch,
 )
-from nas.core.ir import ArchSpec
+from nas.core.ir import AUX_CLASSIFIER, ArchSpec
 from nas.data.base import ArrayDataset
 
 
@@ -50,17 +51,17 @@ def main_output(out: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
 
 
 def loss_of(out: torch.Tensor | dict[str, torch.Tensor], y: torch.Tensor, aux_weight: float,
-            label_smoothing: float = 0.0) -> torch.Tensor:
-    """Cross-entropy of the main head plus ``aux_weight`` times that of every auxiliary head."""
+            label_smoothing: float = 0.0, aux_heads: Collection[str] = ()) -> torch.Tensor:
+    """Cross-entropy of the main head plus ``aux_weight`` times that of each head in ``aux_heads`` (the
+    arch's ``aux_classifier`` heads: classifiers of the same labels); other heads add nothing."""
     def ce(logits: torch.Tensor) -> torch.Tensor:
         return nn.functional.cross_entropy(logits, y, label_smoothing=label_smoothing)
 
     if not isinstance(out, dict):
         return ce(out)
     loss = ce(out[MAIN_HEAD])
-    for head, logits in out.items():
-        if head != MAIN_HEAD:
-            loss = loss + aux_weight * ce(logits)
+    for head in aux_heads:
+        loss = loss + aux_weight * ce(out[head])
     return loss
 
 
@@ -96,10 +97,11 @@ def train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repor
           model: nn.Module | None = None) -> dict[str, float]:
     """Train from scratch under ``config.seed``; per-epoch metrics go to ``report`` and ``checkpoint``.
 
-    Auxiliary heads add ``config.aux_weight`` times their loss; scheduled drop-path modules get the
-    training progress (step / total steps) before each step; constant ones keep their rate. With a ``checkpoint`` that
-    holds a saved state the loop continues after its epoch. ``model``, when given, is the network to train
-    (built from ``arch`` under the seed otherwise), so the caller keeps the trained weights. Returns the final
+    Auxiliary classifiers (heads with role ``aux_classifier``) add ``config.aux_weight`` times their loss, other
+    extra heads nothing; scheduled drop-path modules get the training progress (step / total steps) before each
+    step; constant ones keep their rate. With a ``checkpoint`` that holds a saved state the loop continues
+    after its epoch. ``model``, when given, is the network to train (built from ``arch`` under the seed
+    otherwise), so the caller keeps the trained weights. Returns the final
     ``valid_accuracy``, ``test_accuracy``, ``train_loss``, ``train_accuracy`` and ``steps_per_second``;
     raises ``Pruned`` when the reporter asks to stop.
     """
@@ -113,6 +115,7 @@ def train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repor
     per_epoch = steps_per_epoch(len(data.train_x), config)
     total = per_epoch * config.epochs
     has_drop_path = any(n.op == "drop_path" and n.p["scheduled"] for n in arch.nodes)
+    aux_heads = arch.heads_with_role(AUX_CLASSIFIER)
     first_epoch, step, train_seconds = 1, 0, 0.0
     metrics: dict[str, float] = {}
     saved = checkpoint.restore() if checkpoint is not None else None
@@ -136,7 +139,7 @@ def train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repor
             if augment is not None:
                 xb = augment(xb)
             out = model(xb)
-            loss = loss_of(out, yb, config.aux_weight, config.label_smoothing)
+            loss = loss_of(out, yb, config.aux_weight, config.label_smoothing, aux_heads)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if config.grad_clip:

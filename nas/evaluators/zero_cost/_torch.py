@@ -52,7 +52,7 @@ def batch_statistics_mode(model: torch.nn.Module) -> None:
 
     model.train()
     for module in model.modules():
-        if isinstance(module, (torch.nn.Dropout, DropPath)):
+        if isinstance(module, (torch.nn.Dropout, torch.nn.Dropout2d, DropPath)):
             module.eval()
 
 def _loss(model: torch.nn.Module, arch: ArchSpec, plan: Plan, x: torch.Tensor, y: torch.Tensor,

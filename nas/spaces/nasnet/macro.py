@@ -6,25 +6,32 @@ reduction. The CIFAR stem is a 3x3 conv (``F * stem_multiplier`` filters) + BN; 
 is a stride-2 VALID 3x3 conv (``32 * stem_multiplier``) + BN and two reduction cells at F/4 and F/2.
 h_{i-1} of a cell is the output two cells back (reduction cells count); with
 ``skip_reduction_layer_input`` (Large) the cell after a reduction reads the reduction's own
-h_{i-1} instead. The auxiliary head (``aux_logits``) reads the last normal cell before the second
-reduction; the classifier is ReLU -> global average pool -> dropout -> linear.
+h_{i-1} instead. The auxiliary head (``aux_logits``, role ``aux_classifier``) reads the last normal cell
+before the second reduction; the classifier is ReLU -> global average pool -> dropout -> linear.
 
 Batch norm follows the reference's arg scopes, per preset (macro ``bn_eps``, ``bn_momentum`` in torch's
 convention, momentum = 1 - TF decay): CIFAR eps 1e-5, decay 0.9 (momentum 0.1); Mobile and Large eps 1e-3,
 decay 0.9997 (momentum 3e-4). A genotype without these settings gets torch's defaults (1e-5, 0.1).
+
+Weights follow the same arg scopes (all three presets): ``slim.variance_scaling_initializer(mode='FAN_OUT')``
+for ``conv2d``, ``separable_conv2d`` (depthwise and pointwise kernels) and ``fully_connected``, i.e. init
+``tf_slim_fan_out`` on every conv2d and linear node (``nas.ops.INITS``); convs have no bias, the
+classifiers' biases start at zero.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from nas.core.ir import ArchSpec, GraphBuilder
+from nas.core.ir import AUX_CLASSIFIER, ArchSpec, GraphBuilder
 from nas.spaces.nasnet.cell import LOOSE_END, Cell, build_cell
 from nas.spaces.nasnet.droppath import layer_drop_rate
 
 _COMMON = {"num_reductions": 2, "num_classes": 10, "normal_concat": LOOSE_END, "reduce_concat": LOOSE_END}
 _CIFAR_BN = {"bn_eps": 1e-5, "bn_momentum": 0.1}  # TF-Slim nasnet_cifar_arg_scope: decay 0.9
 _IMAGENET_BN = {"bn_eps": 1e-3, "bn_momentum": 3e-4}  # nasnet_{mobile,large}_arg_scope: decay 0.9997
+# Every nasnet_*_arg_scope: weights_initializer = slim.variance_scaling_initializer(mode='FAN_OUT').
+WEIGHT_INIT = "tf_slim_fan_out"
 
 PRESETS: dict[str, dict[str, Any]] = {
     # NASNet-A 6@768 on CIFAR-10 (cifar_config).
@@ -81,7 +88,8 @@ def _aux_head(g: GraphBuilder, x: str, num_classes: int) -> str:
 def build_network(normal: Cell, reduce: Cell, macro: dict[str, Any]) -> ArchSpec:
     """The whole NASNet for two cells and the macro settings; heads ``logits`` (+ ``aux_logits``)."""
     g = GraphBuilder()
-    with g.defaults("batchnorm", eps=float(macro.get("bn_eps", 1e-5)), momentum=float(macro.get("bn_momentum", 0.1))):
+    bn = {"eps": float(macro.get("bn_eps", 1e-5)), "momentum": float(macro.get("bn_momentum", 0.1))}
+    with g.defaults("batchnorm", **bn), g.defaults("conv2d", init=WEIGHT_INIT), g.defaults("linear", init=WEIGHT_INIT):
         return _build(g, normal, reduce, macro)
 
 
@@ -138,7 +146,7 @@ def _build(g: GraphBuilder, normal: Cell, reduce: Cell, macro: dict[str, Any]) -
         if float(macro["dense_dropout"]) > 0:
             x = g.add("dropout", x, rate=float(macro["dense_dropout"]), name="dropout")
         x = g.add("linear", x, out_features=int(macro["num_classes"]), name="classifier")
-    heads = {"logits": x}
-    if aux is not None:
-        heads["aux_logits"] = aux
-    return g.build(heads)
+    heads, roles = {"logits": x}, {}
+    if aux is not None:  # the reference's AuxLogits: a classifier of the same labels (loss weight 0.4)
+        heads["aux_logits"], roles["aux_logits"] = aux, AUX_CLASSIFIER
+    return g.build(heads, roles)

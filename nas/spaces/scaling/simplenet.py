@@ -6,7 +6,9 @@ a global max-pool, dropout and a linear classifier. Decisions: the published lay
 (our extension: each homogeneous group, a run of at least two 3x3 convs of one width between
 pools, is lengthened to ``ceil(n * depth_mult)`` layers), ``stride_mode`` (m0-m4 of the authors' code:
 which layer indices, pools counted, get stride 2), input ``resolution`` and ``dropout`` (after every
-pool and before the classifier). BN is on every conv, as in the authors' PyTorch port (momentum 0.05).
+pool and before the classifier). BN is on every conv, as in the authors' PyTorch port (momentum 0.05), and the
+dropout is channel-wise as the port's ``nn.Dropout2d`` / ``F.dropout2d`` (whole feature maps; the original
+Caffe prototxts use Caffe's element-wise ``Dropout`` layer instead). See docs/spaces/scaling.md.
 
 Each preset's option lists are macro settings, so a CPU preset keeps the labels and value types
 (the encoding) on a smaller grid; a genotype is validated against the grid stored in its own macro.
@@ -41,6 +43,8 @@ BN_MOMENTUM = 0.05
 # The PyTorch port redraws every conv weight as Xavier (Glorot) uniform with ReLU gain; conv biases, BN and
 # the classifier keep torch's defaults.
 CONV_INIT = "xavier_uniform_relu"
+# The port drops whole channels (``nn.Dropout2d`` after each pool, ``F.dropout2d`` before the classifier).
+CHANNELWISE_DROPOUT = True
 
 _GRID = ("tables", "width_mults", "depth_mults", "stride_modes", "resolutions", "dropouts")
 
@@ -163,14 +167,18 @@ class SimpleNetSpace(GridSpace):
         m, v = genotype.macro_dict, genotype.values
         g = GraphBuilder()
         x = input_node(g, m["input_shape"], int(v["resolution"]))
-        with g.defaults("conv2d", init=CONV_INIT):
+        with g.defaults("conv2d", init=CONV_INIT), g.defaults("dropout", channelwise=CHANNELWISE_DROPOUT):
             x = self._body(g, x, v)
+            x = self._head(g, x, v, int(m["num_classes"]))
+        return g.build({"logits": x})
+
+    def _head(self, g: GraphBuilder, x: str, v: dict[str, Any], num_classes: int) -> str:
+        """Global max-pool, dropout (when > 0) and the linear classifier."""
         with g.scope("head"):
             x = g.add("global_max_pool", x, name="pool")
             if v["dropout"] > 0:
                 x = g.add("dropout", x, rate=float(v["dropout"]), name="drop")
-            x = g.add("linear", x, out_features=int(m["num_classes"]), name="classifier")
-        return g.build({"logits": x})
+            return g.add("linear", x, out_features=num_classes, name="classifier")
 
     def _body(self, g: GraphBuilder, x: str, v: dict[str, Any]) -> str:
         """The table's convs (conv, BN, ReLU) and pools (with dropout), up to the head."""
