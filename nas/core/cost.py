@@ -1,14 +1,14 @@
 """Parameter and multiply-accumulate counts computed from an ``ArchSpec`` alone (no framework).
 
-Auxiliary heads (outputs named ``aux*``, e.g. NASNet's ``aux_logits``) are training-time devices the
-papers leave out of their counts, so ``params``/``macs`` exclude the nodes only they read; an arch with
+Auxiliary heads (outputs declared with the ``aux_classifier`` role, e.g. NASNet's ``aux_logits``) are
+training-time devices the papers leave out of their counts, so ``params``/``macs`` exclude the nodes only they read; an arch with
 such heads also gets ``params_with_aux``/``macs_with_aux``, the whole graph as the backends build it.
 Every other output (a classifier, a multitask network's segmentation and detection heads) counts.
 """
 
 from __future__ import annotations
 
-from nas.core.ir import ArchSpec, Node
+from nas.core.ir import AUX_CLASSIFIER, ArchSpec, Node
 from nas.ops import OPS
 
 MAIN_HEAD = "logits"
@@ -20,15 +20,15 @@ def main_head(arch: ArchSpec) -> str:
     return MAIN_HEAD if MAIN_HEAD in heads else arch.outputs[0][0]
 
 
-def is_aux_head(head: str) -> bool:
-    """Auxiliary (training-only) heads are named ``aux...``."""
-    return head.startswith("aux")
+def is_aux_head(arch: ArchSpec, head: str) -> bool:
+    """Auxiliary (training-only) heads are those the space declares with the ``aux_classifier`` role."""
+    return head in arch.heads_with_role(AUX_CLASSIFIER)
 
 
 def aux_only_nodes(arch: ArchSpec) -> set[str]:
     """Nodes that feed an auxiliary head and no other head (empty without auxiliary heads)."""
-    aux = {name for head, name in arch.outputs if is_aux_head(head)}
-    kept = {name for head, name in arch.outputs if not is_aux_head(head)}
+    aux = {name for head, name in arch.outputs if is_aux_head(arch, head)}
+    kept = {name for head, name in arch.outputs if not is_aux_head(arch, head)}
     if not aux or not kept:
         return set()
 
@@ -66,6 +66,6 @@ def arch_cost(arch: ArchSpec) -> dict[str, int]:
         else:
             params, macs = params + p, macs + m
     cost = {"params": int(params), "macs": int(macs)}
-    if any(is_aux_head(head) for head, _ in arch.outputs):
+    if arch.heads_with_role(AUX_CLASSIFIER):
         cost.update(params_with_aux=int(params + aux_params), macs_with_aux=int(macs + aux_macs))
     return cost

@@ -62,7 +62,7 @@ def card(genotype: Genotype) -> dict[str, Any]:
 def inference_heads(arch: ArchSpec, task: str | None = None) -> list[str]:
     """The heads an inference export keeps: every non-auxiliary head, or those of ``task`` (a head name or
     the prefix of a head group such as ``det``)."""
-    heads = [h for h, _ in arch.outputs if not is_aux_head(h)]
+    heads = [h for h, _ in arch.outputs if not is_aux_head(arch, h)]
     if task is None:
         return heads
     chosen = [h for h in heads if h == task or h.startswith(task + ".")]
@@ -91,19 +91,19 @@ def task_arch(arch: ArchSpec, task: str | None) -> ArchSpec:
     A network with several task heads needs one: ``nas train`` trains a single classifier."""
     if task is None:
         return arch
-    heads = inference_heads(arch, task) + [h for h, _ in arch.outputs if is_aux_head(h)]
+    heads = inference_heads(arch, task) + [h for h, _ in arch.outputs if is_aux_head(arch, h)]
     return prune_outputs(arch, heads)
 
 
 def single_task(arch: ArchSpec, task: str | None) -> ArchSpec:
     """The network ``nas train`` trains: one classification head (``task=`` picks it among several)."""
-    heads = [h for h, _ in arch.outputs if not is_aux_head(h)]
+    heads = [h for h, _ in arch.outputs if not is_aux_head(arch, h)]
     if task is None and len(heads) > 1:
         groups = sorted({h.split(".")[0] for h in heads})
         raise UserError(f"this network has several task heads ({', '.join(groups)}); nas train trains one "
                         "classifier: pass task=<head>, e.g. task=logits")
     pruned = task_arch(arch, task)
-    main = [h for h, _ in pruned.outputs if not is_aux_head(h)]
+    main = [h for h, _ in pruned.outputs if not is_aux_head(pruned, h)]
     shapes = pruned.output_shapes
     if len(main) != 1 or len(shapes[main[0]]) != 1:
         raise UserError(f"task={task}: nas train trains classifiers (one head of shape [classes]); "

@@ -123,3 +123,21 @@ def test_pruned_networks_keep_the_roles_of_their_heads() -> None:
     arch = _multi_head_arch()
     assert task_arch(arch, "logits").roles == (("aux_logits", AUX_CLASSIFIER),)
     assert prune_outputs(arch, ["logits", "seg"]).roles == ()
+
+
+def test_costs_and_inference_leave_out_only_declared_aux_classifiers() -> None:
+    """The role, not the name, decides what is training-only: ``aux_probe`` counts and is kept for inference,
+    the declared ``aux_logits`` is excluded from params/macs and dropped from the eval-mode torch network."""
+    from nas.backends.torch import build
+    from nas.core.cost import arch_cost
+    from nas.export.exporters import inference_heads
+
+    arch = _multi_head_arch()
+    cost = arch_cost(arch)
+    fc = 4 * CLASSES + CLASSES
+    assert cost["params_with_aux"] - cost["params"] == fc
+    assert inference_heads(arch) == ["logits", "seg", "embedding", "aux_probe"]
+    model = build(arch, seed=0).eval()
+    with torch.no_grad():
+        out = model(torch.zeros(2, 2, 4, 4))
+    assert set(out) == {"logits", "seg", "embedding", "aux_probe"}

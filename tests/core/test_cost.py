@@ -4,6 +4,7 @@ import torch
 
 from nas.backends import torch as torch_backend
 from nas.core import GraphBuilder, arch_cost
+from nas.core.ir import AUX_CLASSIFIER
 from nas.core.cost import aux_only_nodes, main_head
 
 
@@ -14,7 +15,7 @@ def _two_heads(main: str = "logits"):
     aux = g.add("conv2d", trunk, out_channels=2, kernel=1, name="aux_conv")
     aux = g.add("linear", g.add("global_avg_pool", aux, name="aux_pool"), out_features=5, name="aux_fc")
     out = g.add("linear", g.add("global_avg_pool", trunk, name="pool"), out_features=5, name="fc")
-    return g.build({"aux_logits": aux, main: out})
+    return g.build({"aux_logits": aux, main: out}, {"aux_logits": AUX_CLASSIFIER})
 
 
 def test_aux_head_is_left_out_of_params_and_macs() -> None:

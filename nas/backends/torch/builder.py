@@ -55,7 +55,7 @@ class TorchNetwork(nn.Module):
                 self.layers[module_key(node.name)] = TORCH_OPS[node.op](arch.in_shapes(node), node.p, node.shape)
         index = {n.name: i for i, n in enumerate(arch.nodes)}
         self._plan = _schedule(arch, set(), arch.outputs)
-        kept = tuple((head, name) for head, name in arch.outputs if not is_aux_head(head))
+        kept = tuple((head, name) for head, name in arch.outputs if not is_aux_head(arch, head))
         has_aux = bool(kept) and len(kept) < len(arch.outputs)
         self._eval_plan = _schedule(arch, aux_only_nodes(arch), kept) if has_aux else None
         self._inputs = tuple(index[n] for n in arch.inputs)
