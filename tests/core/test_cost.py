@@ -4,8 +4,8 @@ import torch
 
 from nas.backends import torch as torch_backend
 from nas.core import GraphBuilder, arch_cost
-from nas.core.ir import AUX_CLASSIFIER
 from nas.core.cost import aux_only_nodes, main_head
+from nas.core.ir import AUX_CLASSIFIER
 
 
 def _two_heads(main: str = "logits"):
