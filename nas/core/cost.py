@@ -2,7 +2,8 @@
 
 Auxiliary heads (outputs declared with the ``aux_classifier`` role, e.g. NASNet's ``aux_logits``) are
 training-time devices the papers leave out of their counts, so ``params``/``macs`` exclude the nodes only
-they read; an arch with such heads also gets ``params_with_aux``/``macs_with_aux``, the whole graph as the backends build it.
+they read; an arch with such heads also gets ``params_with_aux``/``macs_with_aux``, the whole graph as the
+backends build it.
 Every other output (a classifier, a multitask network's segmentation and detection heads) counts.
 """
 
