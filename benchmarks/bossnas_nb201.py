@@ -15,6 +15,10 @@ budget and prints the curve of tau against steps per block.
     python benchmarks/bossnas_nb201.py --archs 64 --sample-seed 0 --json runs/bossnas_nb201.json
     python benchmarks/bossnas_nb201.py --steps 100 300 600 --sample-seed 0      # the curve (about 30 min)
     python benchmarks/bossnas_nb201.py searcher.optimizer=sgd searcher.lr=0.05   # any search override
+    python benchmarks/bossnas_nb201.py --analyse runs/nb201_steps300_s0           # figures of finished runs
+
+Which ops the table rewards and which each block's scores follow is printed as Kendall tau with the number
+of live 3x3 / 1x1 convolutions and average pools of each cell (``op_preference`` in the JSON).
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ from scipy.stats import kendalltau, spearmanr
 
 from nas.cli.config import compose
 from nas.core.cost import arch_cost
+from nas.core.ir import ArchSpec
 from nas.evaluators.supernet.embeddings import EmbeddingTable
 from nas.runner.run import build_space, search
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+OP_KINDS = ("conv3x3", "conv1x1", "avg_pool")
 
 
 def load_accuracy(table: Path) -> dict[str, float]:
@@ -58,7 +64,28 @@ def run_one(args: argparse.Namespace, steps: int, accuracy: dict[str, float]) ->
     began = time.perf_counter()
     summary = search(config, progress=not args.quiet)
     seconds = time.perf_counter() - began
-    run_dir = Path(summary.run_dir)
+    roles = {r.tags.get("role"): r.metrics.get("test_accuracy") for r in summary.results}
+    return {"steps_per_block": steps, **analyse(Path(summary.run_dir), accuracy),
+            "found_test_accuracy": roles.get("found"), "random_test_accuracy": roles.get("random"),
+            "seconds": seconds}
+
+
+def op_counts(arch: ArchSpec) -> dict[str, int]:
+    """Live 3x3 / 1x1 convolutions and average pools of a decoded NB201 network (the IR keeps only nodes the
+    output reads, so dead edges do not count; the stem and reductions add the same to every cell)."""
+    counts = dict.fromkeys(OP_KINDS, 0)
+    for node in arch.nodes:
+        if node.op == "conv2d" and node.p.get("kernel") in (1, 3):
+            counts[f"conv{node.p['kernel']}x{node.p['kernel']}"] += 1
+        elif node.op == "avg_pool":
+            counts["avg_pool"] += 1
+    return counts
+
+
+def analyse(run_dir: Path, accuracy: dict[str, float]) -> dict:
+    """The figures of a finished NB201 BossNAS run directory: tau of the summed block scores, of #params, per
+    block, and which ops the accuracy and each block's scores follow (Kendall tau with the count of each op)."""
+    config = json.loads((run_dir / "config.json").read_text())
     space = build_space(config)
     report = json.loads((run_dir / "bossnas.json").read_text())
     tables = [EmbeddingTable.load(run_dir / f"ratings_block{k}.npz") for k in range(3)]
@@ -74,16 +101,28 @@ def run_one(args: argparse.Namespace, steps: int, accuracy: dict[str, float]) ->
     ptau, _ = kendalltau(params, acc)
     prho, _ = spearmanr(params, acc)
     gates = report["gates"]
-    roles = {r.tags.get("role"): r.metrics.get("test_accuracy") for r in summary.results}
-    return {"steps_per_block": steps, "kendall_tau": float(tau), "kendall_p": float(tau_p), "spearman": float(rho),
+    counts = [op_counts(space.decode(g)) for g in genotypes]
+    block_scores = [-t.pooled_scores() for t in tables]
+    op_preference = {op: {"accuracy": float(kendalltau([c[op] for c in counts], acc)[0]),
+                          "blocks": [float(kendalltau([c[op] for c in counts], b)[0]) for b in block_scores]}
+                     for op in OP_KINDS}
+    return {"kendall_tau": float(tau), "kendall_p": float(tau_p), "spearman": float(rho),
             "params_kendall_tau": float(ptau), "params_spearman": float(prho),
             "block_kendall_tau": [float(kendalltau(-t.pooled_scores(), acc)[0]) for t in tables],
             "pred_batch_cos": max(g["pred_batch_cos"] for g in gates),
             "rating_reproducibility": min(g["rating_reproducibility"] for g in gates),
             "gates": gates, "gates_passed": report["gates_passed"], "n_archs": len(cells),
-            "found": report["architecture"], "found_test_accuracy": roles.get("found"),
-            "random_test_accuracy": roles.get("random"), "population_best": float(acc.max()),
-            "population_median": float(np.median(acc)), "seconds": seconds, "run_dir": str(run_dir)}
+            "found": report["architecture"], "population_best": float(acc.max()),
+            "population_median": float(np.median(acc)), "op_preference": op_preference, "run_dir": str(run_dir)}
+
+
+def print_op_preference(row: dict) -> None:
+    """What the table rewards and what each block's scores follow: Kendall tau with each op's live count."""
+    pref = row["op_preference"]
+    print("  tau with live op count   " + "  ".join(f"{op:>9}" for op in pref))
+    print("  accuracy                 " + "  ".join(f"{pref[op]['accuracy']:9.2f}" for op in pref))
+    for k in range(len(next(iter(pref.values()))["blocks"])):
+        print(f"  block {k + 1} score            " + "  ".join(f"{pref[op]['blocks'][k]:9.2f}" for op in pref))
 
 
 def main() -> None:
@@ -106,9 +145,21 @@ def main() -> None:
     parser.add_argument("--run-root", type=Path, default=None, help="put the run directories here")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--analyse", type=Path, nargs="+", default=None, metavar="RUN_DIR",
+                        help="no training: print the figures of finished runs (their ratings_block*.npz)")
     parser.add_argument("overrides", nargs="*", help="extra search overrides, e.g. searcher.optimizer=adamw")
     args = parser.parse_args()
     accuracy = load_accuracy(args.table)
+    if args.analyse:
+        for run_dir in args.analyse:
+            if not (run_dir / "bossnas.json").is_file() or not (run_dir / "ratings_block0.npz").is_file():
+                parser.error(f"{run_dir} is not a finished NB201 BossNAS run directory (no bossnas.json/ratings)")
+        for run_dir in args.analyse:
+            row = analyse(run_dir, accuracy)
+            print(f"{run_dir}: Kendall tau {row['kendall_tau']:.3f}, #params tau {row['params_kendall_tau']:.3f}, "
+                  f"per block tau {', '.join(f'{t:.2f}' for t in row['block_kendall_tau'])}")
+            print_op_preference(row)
+        return
     rows = []
     for steps in args.steps:
         row = run_one(args, steps, accuracy)
@@ -122,6 +173,7 @@ def main() -> None:
               f"{row['found_test_accuracy']:.2f}% vs random {row['random_test_accuracy']:.2f}% (population best "
               f"{row['population_best']:.2f}, median {row['population_median']:.2f}); {row['seconds']:.0f} s",
               flush=True)
+        print_op_preference(row)
     print(f"proxy: C={args.channels}, {args.cells} cell(s) per stage, CIFAR-10 at 32 px, {args.limit_train} "
           f"training images; table: 200-epoch CIFAR-10 test accuracy of the published network (C=16, N=5)")
     if len(rows) > 1:
