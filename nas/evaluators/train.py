@@ -21,6 +21,8 @@ from nas.spaces.resolve import space_of
 class TrainEvaluator(LoadsDataset):
     """Proxy training from scratch; the dataset is loaded once per process and reused."""
 
+    reports_epochs = True  # per-epoch metrics go to ctx.report (a searcher's pruner may stop the trial)
+
     def __init__(self, backend: str = "torch", dataset: dict[str, Any] | None = None, epochs: int = 3,
                  batch_size: int = 128, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 5e-4,
                  max_steps_per_epoch: int | None = None, device: str | None = None, threads: int | None = None,
