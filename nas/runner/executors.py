@@ -7,6 +7,7 @@ same for one worker, many, or a cluster (the Ray executor implements the same tw
 from __future__ import annotations
 
 import importlib
+import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -223,7 +224,7 @@ class ProcessPoolExecutor(Executor):
         self._threads = threads or max(1, (os.cpu_count() or 1) // workers)
         self._modules = evaluator_modules(evaluator_spec)
         self._context = multiprocessing.get_context("spawn")
-        self._workers: list[_Worker] = []
+        self._started = itertools.count()
         self._workers = [self._start() for _ in range(workers)]
         self._queue: list[Job] = []  # submitted, or to be retried, and not yet on a worker
         self._deaths: dict[int, int] = {}  # trial -> worker deaths while running it
@@ -231,10 +232,18 @@ class ProcessPoolExecutor(Executor):
     def _start(self) -> _Worker:
         here, there = self._context.Pipe()
         process = self._context.Process(target=_worker_main, args=(there, self.spec, self._modules, self._threads),
-                                        name=f"nas-worker-{len(self._workers)}")
+                                        name=f"nas-worker-{next(self._started)}")
         process.start()
         there.close()  # only the worker holds its end: the driver sees EOF when the worker dies
         return _Worker(process, here)
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        """A new process in a dead worker's place."""
+        worker.conn.close()
+        worker.process.join(timeout=5)
+        fresh = self._start()
+        self._workers[self._workers.index(worker)] = fresh
+        return fresh
 
     def submit(self, job: Job) -> None:
         self._queue.append(job)
@@ -245,6 +254,8 @@ class ProcessPoolExecutor(Executor):
             if not self._queue:
                 return
             if worker.job is None:
+                if not worker.process.is_alive():  # died while idle (no trial to charge): just replace it
+                    worker = self._replace(worker)
                 job = self._queue.pop(0)
                 worker.job, worker.started = job, time.time()
                 try:
@@ -283,9 +294,7 @@ class ProcessPoolExecutor(Executor):
         worker.process.join(timeout=5)
         reason = death_reason(worker.process.exitcode)
         name = f"{os.uname().nodename}:{worker.process.pid}"
-        worker.conn.close()
-        index = self._workers.index(worker)
-        self._workers[index] = self._start()
+        self._replace(worker)
         deaths = self._deaths[job.trial] = self._deaths.get(job.trial, 0) + 1
         if deaths <= self.max_retries:
             if self.on_retry is not None:
