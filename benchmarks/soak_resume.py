@@ -7,7 +7,10 @@ time, each drawn uniformly from ``--window`` seconds after that process started 
 start-up, some mid-trial, some mid-write). After each kill the run is resumed with ``nas search resume=<run_dir>``
 (a fresh start with the same ``run_dir`` while the first process had not yet written its ``config.json``). Once,
 after the kill at ``--tear`` (default: the last), the journal's last line is torn on purpose (a fragment of an
-event without its newline). After the last kill the search is resumed and runs to its budget. Figures:
+event without its newline). The budget while killing is larger than any run reaches (trial throughput varies
+with the machine's load, and a run that ended early would take no more kills); after the last kill the search
+is resumed with ``budget.trials`` = its finished trials + the trials cut off by the kill + 20, and runs to it.
+Figures:
 
 - finished trials lost: trials journalled ``finished`` right after some kill and absent from the final journal;
 - duplicate trials: trial ids journalled ``finished`` more than once, and genotypes (canonical form, the run
@@ -77,10 +80,11 @@ def kill_all(proc: subprocess.Popen) -> int:
     return len(family)
 
 
-def command(run_dir: Path, budget: int, ray: bool) -> list[str]:
-    """A fresh search while the run directory has no config yet, else its resume."""
+def command(run_dir: Path, budget: int, ray: bool, final: int | None = None) -> list[str]:
+    """A fresh search while the run directory has no config yet, else its resume (``final``: with that budget)."""
     if (run_dir / "config.json").exists():
-        return [sys.executable, "-m", "nas.cli.main", "search", f"resume={run_dir}"]
+        extra = [f"budget.trials={final}"] if final else []
+        return [sys.executable, "-m", "nas.cli.main", "search", f"resume={run_dir}", *extra]
     runner = ["runner=ray", "runner.num_cpus=2"] if ray else ["runner.workers=2"]
     return [sys.executable, "-m", "nas.cli.main", "search", *SEARCH, *runner, f"budget.trials={budget}",
             "seed=7", f"run_dir={run_dir}"]
@@ -88,7 +92,7 @@ def command(run_dir: Path, budget: int, ray: bool) -> list[str]:
 
 def soak(run_dir: Path, budget: int, kills: int, window: tuple[float, float], tear: int, ray: bool,
          seed: int, log: Path) -> dict[str, Any]:
-    """Kill and resume ``kills`` times, finish the run, and measure it."""
+    """Kill and resume ``kills`` times, finish the run with a budget of what it has plus 20, and measure it."""
     rng = random.Random(seed)
     env = {**os.environ, **ENV}
     snapshots: list[set[int]] = []
@@ -122,9 +126,11 @@ def soak(run_dir: Path, budget: int, kills: int, window: tuple[float, float], te
                   + (" (ended first)" if ended else "") + (" -- last line torn" if torn else ""), flush=True)
             if ended:
                 break
+        unfinished = {e["trial"] for e in events(run_dir) if e["event"] == "started"} - finished_ids(run_dir)
+        budget = len(finished_ids(run_dir)) + len(unfinished) + 20  # the kills' trials, the cut-off ones, 20 more
         start = time.time()
-        final = subprocess.run(command(run_dir, budget, ray), stdout=out, stderr=subprocess.STDOUT, env=env,
-                               timeout=1800)
+        final = subprocess.run(command(run_dir, budget, ray, final=budget), stdout=out, stderr=subprocess.STDOUT,
+                               env=env, timeout=1800)
     if tear == len(rounds) - 1:  # the final resume is the one that continued after the fragment
         torn_resume_rc = final.returncode
     final_events = events(run_dir)
@@ -140,7 +146,8 @@ def soak(run_dir: Path, budget: int, kills: int, window: tuple[float, float], te
     canonical = collections.Counter(space.canonical(Genotype.from_json(e["genotype"])) for e in finished)
     lines = (run_dir / "trials.jsonl").read_text().splitlines()
     return {
-        "mode": "ray" if ray else "local, runner.workers=2", "budget": budget, "kills": len(rounds),
+        "mode": "ray" if ray else "local, runner.workers=2", "budget": budget,
+        "kills": sum(not r["ended_before_kill"] for r in rounds),
         "final_resume_rc": final.returncode, "final_resume_s": round(time.time() - start, 1),
         "finished_trials_lost": len(lost), "lost_ids": lost,
         "kills_mid_run": sum(r["mid_run"] for r in rounds),
@@ -159,7 +166,8 @@ def soak(run_dir: Path, budget: int, kills: int, window: tuple[float, float], te
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--kills", type=int, default=10)
-    parser.add_argument("--budget", type=int, default=None, help="trials (default: 20 per kill)")
+    parser.add_argument("--budget", type=int, default=100_000,
+                        help="trials while killing (default: more than any run reaches, so every kill lands in a run)")
     parser.add_argument("--window", type=float, nargs=2, default=None,
                         help="seconds after start a kill is drawn from (default: 30 60; 40 80 with --ray)")
     parser.add_argument("--tear", type=int, default=None, help="tear the last line after this kill (1-based; "
@@ -170,12 +178,12 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     window = tuple(args.window or ((40.0, 80.0) if args.ray else (30.0, 60.0)))
-    budget = args.budget or args.kills * 20
+    budget = args.budget
     tear = (args.tear or args.kills) - 1
     out = args.out or Path(tempfile.mkdtemp(prefix="soak-"))
     out.mkdir(parents=True, exist_ok=True)
     run_dir, log = out / "run", out / "search.log"
-    print(f"soak: {'ray' if args.ray else 'local, 2 workers'}, budget {budget}, {args.kills} kills in "
+    print(f"soak: {'ray' if args.ray else 'local, 2 workers'}, budget {budget} while killing, {args.kills} kills in "
           f"{window[0]:g}-{window[1]:g} s; run {run_dir}, log {log}", flush=True)
     figures = soak(run_dir, budget, args.kills, window, tear, args.ray, args.seed, log)
     figures["command"] = " ".join(["python benchmarks/soak_resume.py", *sys.argv[1:]])
@@ -184,7 +192,7 @@ def main() -> int:
     torn = figures["torn_line"]
     print(f"finished trials lost: {figures['finished_trials_lost']}; duplicate trials: "
           f"{figures['duplicate_trial_ids']} ids, {figures['duplicate_genotypes']} genotypes; budget exact: "
-          f"{figures['budget_exact']} ({figures['distinct_finished']}/{budget}); kills: {figures['kills']}; "
+          f"{figures['budget_exact']} ({figures['distinct_finished']}/{figures['budget']}); kills: {figures['kills']}; "
           f"mid-run: {figures['kills_mid_run']}; worker retries: {figures['retried_events']}")
     print(f"torn last line after kill {torn['torn_after_kill']}: resume rc {torn['resume_rc_after_tear']}, "
           f"{torn['unreadable_lines']} unreadable line(s), finished without started: "
