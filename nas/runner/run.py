@@ -198,6 +198,7 @@ def build_executor(config: dict[str, Any], journal: Journal, searcher: Searcher 
             return False
 
         return executors.InProcessExecutor(spec, live, searcher.should_prune if searcher is not None else None)
+
     def retried(job: Job, attempt: int, reason: str) -> None:
         journal.append("retried", trial=job.trial, attempt=attempt, reason=reason)
 
