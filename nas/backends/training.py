@@ -87,6 +87,16 @@ class Pruned(Exception):
         self.metrics = metrics
 
 
+class NonFiniteLoss(FloatingPointError):
+    """Raised by a training loop whose loss became NaN or infinite: the candidate diverged (a failed trial)."""
+
+
+def check_loss(loss: float, epoch: int, step: int) -> None:
+    """Raise ``NonFiniteLoss`` when ``loss`` is NaN or infinite (``step``: the optimiser step, from 0)."""
+    if not math.isfinite(loss):
+        raise NonFiniteLoss(f"training loss is {loss} at epoch {epoch}, step {step}: the candidate diverged")
+
+
 class Checkpointer(Protocol):
     """Where a training loop keeps its state between epochs (a training directory, ``nas.training``)."""
 

@@ -32,6 +32,8 @@ def _number(key: str, value: Any, kind: type, minimum: float, strict: bool = Fal
 class TrainEvaluator(LoadsDataset):
     """Proxy training from scratch; the dataset is loaded once per process and reused."""
 
+    reports_epochs = True  # per-epoch metrics go to ctx.report (a searcher's pruner may stop the trial)
+
     def __init__(self, backend: str = "torch", dataset: dict[str, Any] | None = None, epochs: int = 3,
                  batch_size: int = 128, lr: float = 0.1, momentum: float = 0.9, weight_decay: float = 5e-4,
                  max_steps_per_epoch: int | None = None, device: str | None = None, threads: int | None = None,

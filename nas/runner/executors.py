@@ -6,12 +6,17 @@ same for one worker, many, or a cluster (the Ray executor implements the same tw
 
 from __future__ import annotations
 
-import concurrent.futures as futures
+import importlib
+import itertools
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
+import sys
 import time
 import traceback
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +24,7 @@ from nas.backends.training import Pruned
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
 from nas.core.result import TrialState
-from nas.evaluators.base import EvalContext, make_evaluator
+from nas.evaluators.base import EVALUATORS, EvalContext, make_evaluator
 
 
 @dataclass(frozen=True)
@@ -49,12 +54,29 @@ class Outcome:
 _EVALUATOR_CACHE: dict[str, Any] = {}
 
 
-def evaluate_job(evaluator_spec: dict[str, Any], job: Job, live_report: Any = None) -> Outcome:
+def evaluator_modules(evaluator_spec: dict[str, Any]) -> tuple[str, ...]:
+    """The module that registered the spec's evaluator, for a worker process to import first (an evaluator
+    registered outside ``nas.evaluators``, by a user's module or a test helper, is then known there too)."""
+    module = getattr(EVALUATORS.get(str(evaluator_spec["name"])), "__module__", None)
+    return (module,) if module and module != "__main__" else ()
+
+
+def error_line(exc: BaseException) -> str:
+    """``Type: message`` on one line (just ``Type`` when the message is empty, as for a bare MemoryError)."""
+    text = str(exc).strip()
+    return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__).splitlines()[0][:500]
+
+
+def evaluate_job(evaluator_spec: dict[str, Any], job: Job, live_report: Any = None,
+                 modules: tuple[str, ...] = ()) -> Outcome:
     """Run one job with the evaluator described by ``evaluator_spec`` (built once per process).
 
-    A ``UserError`` (bad configuration) propagates: retrying cannot fix it. Any other exception
-    becomes a failed trial with its traceback's last line kept.
+    ``modules`` are imported first (see ``evaluator_modules``). A ``UserError`` (bad configuration)
+    propagates: retrying cannot fix it. Any other exception (a crash, ``MemoryError``, a diverged
+    training loss) becomes a failed trial with the exception's first line kept as its error.
     """
+    for module in modules:
+        importlib.import_module(module)
     key = repr(sorted(evaluator_spec.items()))
     if key not in _EVALUATOR_CACHE:
         options = dict(evaluator_spec)
@@ -77,8 +99,7 @@ def evaluate_job(evaluator_spec: dict[str, Any], job: Job, live_report: Any = No
     except Pruned as pruned:
         metrics, state, error = dict(pruned.metrics), TrialState.PRUNED, ""
     except Exception as exc:  # a candidate that fails must not end the search
-        metrics, state = {}, TrialState.FAILED
-        error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        metrics, state, error = {}, TrialState.FAILED, error_line(exc)
         traceback.print_exc()
     return Outcome(job.trial, state, {k: float(v) for k, v in metrics.items()}, worker, started, time.time(),
                    reports, error, epochs=len(reports))
@@ -130,33 +151,174 @@ class InProcessExecutor(Executor):
 
 
 def _init_worker(threads: int) -> None:
+    """Limit a worker's compute threads; torch, when an evaluator imports it later, reads OMP_NUM_THREADS."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads={threads}"
-    try:
-        import torch
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
-        torch.set_num_threads(threads)
-    except ImportError:
-        pass
+
+def _worker_main(conn: Any, spec: dict[str, Any], modules: tuple[str, ...], threads: int) -> None:
+    """A pool worker: evaluate each job received on ``conn`` and send back ("outcome", Outcome) or
+    ("raise", exception); a ``None`` job or a closed pipe (the driver is gone) ends it."""
+    _init_worker(threads)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        try:
+            reply: tuple[str, Any] = ("outcome", evaluate_job(spec, job, modules=modules))
+        except BaseException as exc:  # a UserError (or an interrupt): the driver re-raises it
+            reply = ("raise", exc)
+        try:
+            try:
+                conn.send(reply)
+            except (BrokenPipeError, ConnectionResetError):
+                return
+            except Exception:  # an exception that does not pickle: send its text
+                conn.send(("raise", RuntimeError(error_line(reply[1]))))
+        except OSError:
+            return
+
+
+def death_reason(exitcode: int | None) -> str:
+    """Why a worker process ended, in words (``exitcode`` is negative for a signal)."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"worker process killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"worker process killed by signal {-exitcode}"
+    return f"worker process exited with code {exitcode}"
+
+
+@dataclass
+class _Worker:
+    """One pool process, the driver's end of its pipe, and the job it runs (None when idle)."""
+
+    process: Any
+    conn: Any
+    job: Job | None = None
+    started: float = 0.0
 
 
 class ProcessPoolExecutor(Executor):
-    """``workers`` spawned processes, each with ``threads`` compute threads (jobs run in parallel)."""
+    """``workers`` spawned processes, each with ``threads`` compute threads (jobs run in parallel).
 
-    def __init__(self, evaluator_spec: dict[str, Any], workers: int, threads: int | None = None) -> None:
+    Each worker runs one job at a time, so a worker that dies (killed, out of memory) is charged to the job it
+    ran: that worker is replaced, the other workers' trials run on untouched, and the job is run again up to
+    ``max_retries`` times, then ends as a failed trial with the reason. ``on_retry(job, attempt, reason)`` is
+    told of each retry (the runner journals it).
+    """
+
+    def __init__(self, evaluator_spec: dict[str, Any], workers: int, threads: int | None = None,
+                 max_retries: int = 2, on_retry: Callable[[Job, int, str], None] | None = None) -> None:
+        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+            raise UserError(f"runner.max_retries must be a non-negative integer, got {max_retries!r}")
         self.spec = evaluator_spec
         self.capacity = workers
-        threads = threads or max(1, (os.cpu_count() or 1) // workers)
-        self._pool = futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                                 initializer=_init_worker, initargs=(threads,))
-        self._running: set[futures.Future] = set()
+        self.max_retries = max_retries
+        self.on_retry = on_retry
+        self._threads = threads or max(1, (os.cpu_count() or 1) // workers)
+        self._modules = evaluator_modules(evaluator_spec)
+        self._context = multiprocessing.get_context("spawn")
+        self._started = itertools.count()
+        self._workers = [self._start() for _ in range(workers)]
+        self._queue: list[Job] = []  # submitted, or to be retried, and not yet on a worker
+        self._deaths: dict[int, int] = {}  # trial -> worker deaths while running it
+
+    def _start(self) -> _Worker:
+        here, there = self._context.Pipe()
+        process = self._context.Process(target=_worker_main, args=(there, self.spec, self._modules, self._threads),
+                                        name=f"nas-worker-{next(self._started)}")
+        process.start()
+        there.close()  # only the worker holds its end: the driver sees EOF when the worker dies
+        return _Worker(process, here)
+
+    def _replace(self, worker: _Worker) -> _Worker:
+        """A new process in a dead worker's place."""
+        worker.conn.close()
+        worker.process.join(timeout=5)
+        fresh = self._start()
+        self._workers[self._workers.index(worker)] = fresh
+        return fresh
 
     def submit(self, job: Job) -> None:
-        self._running.add(self._pool.submit(evaluate_job, self.spec, job))
+        self._queue.append(job)
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        for worker in self._workers:
+            if not self._queue:
+                return
+            if worker.job is None:
+                if not worker.process.is_alive():  # died while idle (no trial to charge): just replace it
+                    worker = self._replace(worker)
+                job = self._queue.pop(0)
+                worker.job, worker.started = job, time.time()
+                try:
+                    worker.conn.send(job)
+                except OSError:  # it died while idle: the next wait() sees it and runs the job again
+                    pass
 
     def wait(self) -> list[Outcome]:
-        done, self._running = futures.wait(self._running, return_when=futures.FIRST_COMPLETED)
-        return [f.result() for f in done]
+        while True:
+            busy = [w for w in self._workers if w.job is not None]
+            if not busy:
+                raise RuntimeError("wait() with no job submitted")
+            multiprocessing.connection.wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            outcomes: list[Outcome] = []
+            for worker in busy:
+                if worker.conn.poll():
+                    try:
+                        kind, payload = worker.conn.recv()
+                    except (EOFError, OSError):
+                        outcomes += self._died(worker)
+                        continue
+                    worker.job = None
+                    if kind == "raise":
+                        raise payload
+                    outcomes.append(payload)
+                elif not worker.process.is_alive():
+                    outcomes += self._died(worker)
+            self._dispatch()
+            if outcomes:
+                return outcomes
+
+    def _died(self, worker: _Worker) -> list[Outcome]:
+        """Replace a dead worker; retry its job, or fail it once it has died ``max_retries + 1`` times."""
+        job, started = worker.job, worker.started
+        assert job is not None
+        worker.process.join(timeout=5)
+        reason = death_reason(worker.process.exitcode)
+        name = f"{os.uname().nodename}:{worker.process.pid}"
+        self._replace(worker)
+        deaths = self._deaths[job.trial] = self._deaths.get(job.trial, 0) + 1
+        if deaths <= self.max_retries:
+            if self.on_retry is not None:
+                self.on_retry(job, deaths, reason)
+            self._queue.insert(0, job)
+            return []
+        error = f"{reason} while running this trial ({deaths} attempt{'s' if deaths > 1 else ''})"
+        return [Outcome(job.trial, TrialState.FAILED, {}, name, started, time.time(), error=error)]
 
     def shutdown(self) -> None:
-        self._pool.shutdown(cancel_futures=True)
+        """Stop idle workers; kill busy ones (the loop ended early, e.g. on an error)."""
+        for worker in self._workers:
+            try:
+                if worker.job is None:
+                    worker.conn.send(None)
+                else:
+                    worker.process.kill()
+            except OSError:
+                pass
+        for worker in self._workers:
+            worker.process.join(timeout=10)
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.conn.close()
+        self._workers = []
+        self._queue.clear()

@@ -1,7 +1,9 @@
 """The append-only JSONL journal of a run: one event per line, flushed and fsynced.
 
 Events: ``started`` (trial, genotype, fingerprint, seed), ``reported`` (trial, epoch, metrics),
-``finished`` (a ``Result``'s fields). Resume replays it; a line cut short by a kill is ignored.
+``finished`` (a ``Result``'s fields), ``retried`` (trial, attempt, reason: its worker process died and it is
+run again), ``rejected`` (a genotype over a constraint). Resume replays it; a line cut short by a kill is
+ignored.
 """
 
 from __future__ import annotations
@@ -19,9 +21,18 @@ class Journal:
     """Writes events to ``trials.jsonl``; each ``append`` is durable when it returns."""
 
     def __init__(self, path: str | Path) -> None:
+        """Open for appending; a torn last line (a write cut short) is ended first, so that the next event
+        starts a line of its own instead of being glued to the fragment (and lost with it)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = False
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as handle:
+                handle.seek(-1, os.SEEK_END)
+                torn = handle.read(1) != b"\n"
         self._handle = self.path.open("a", encoding="utf-8")
+        if torn:
+            self._handle.write("\n")
 
     def append(self, event: str, **fields: Any) -> None:
         record = {"event": event, "time": time.time(), **fields}

@@ -15,7 +15,7 @@ from typing import Any
 
 from nas.core.errors import UserError
 from nas.core.result import TrialState
-from nas.runner.executors import Executor, Job, Outcome, evaluate_job
+from nas.runner.executors import Executor, Job, Outcome, error_line, evaluate_job, evaluator_modules
 
 
 def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
@@ -50,6 +50,7 @@ class RayExecutor(Executor):
         self._ray = ray
         self._started = connect(address, num_cpus)
         self.spec = evaluator_spec
+        self._modules = evaluator_modules(evaluator_spec)
         self._task = ray.remote(evaluate_job).options(num_cpus=cpus_per_trial, num_gpus=gpus_per_trial,
                                                        max_retries=max_retries, retry_exceptions=False)
         cluster_cpus = int(ray.cluster_resources().get("CPU", 1))
@@ -57,7 +58,7 @@ class RayExecutor(Executor):
         self._running: dict[Any, tuple[Job, float]] = {}
 
     def submit(self, job: Job) -> None:
-        ref = self._task.remote(self.spec, job)
+        ref = self._task.remote(self.spec, job, None, self._modules)
         self._running[ref] = (job, time.time())
 
     def wait(self) -> list[Outcome]:
@@ -70,7 +71,7 @@ class RayExecutor(Executor):
             except UserError:
                 raise
             except Exception as exc:  # the worker died more often than max_retries allows
-                error = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+                error = error_line(exc)
                 outcomes.append(Outcome(job.trial, TrialState.FAILED, {}, "ray", started, time.time(), error=error))
         return outcomes
 

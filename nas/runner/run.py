@@ -20,6 +20,7 @@ from nas.core.genotype import Genotype
 from nas.core.result import Result
 from nas.core.space import SPACES, SearchSpace
 from nas.data.base import DATASETS
+from nas.evaluators.base import EVALUATORS
 from nas.runner import executors
 from nas.runner.executors import Job, evaluate_job
 from nas.runner.journal import Journal, read_events, replay
@@ -217,7 +218,12 @@ def build_executor(config: dict[str, Any], journal: Journal, searcher: Searcher 
             return False
 
         return executors.InProcessExecutor(spec, live, searcher.should_prune if searcher is not None else None)
-    return executors.ProcessPoolExecutor(spec, workers, options.get("threads_per_worker"))
+
+    def retried(job: Job, attempt: int, reason: str) -> None:
+        journal.append("retried", trial=job.trial, attempt=attempt, reason=reason)
+
+    return executors.ProcessPoolExecutor(spec, workers, options.get("threads_per_worker"),
+                                         options.get("max_retries", 2), retried)
 
 
 def new_run_dir(config: dict[str, Any]) -> Path:
@@ -283,10 +289,34 @@ def check_objectives(config: dict[str, Any]) -> None:
         raise UserError(f"bad objective {shown!r}: {exc}") from None
 
 
+def check_pruning(config: dict[str, Any]) -> None:
+    """Refuse an early-stopping setting that would be silently ignored, before anything runs.
+
+    A searcher's ``pruner`` (optuna) decides from the per-epoch reports of a ``train`` evaluation, which reach
+    it only when trials run in this process (``runner=local``, ``runner.workers=1``). ``searcher=ray_tune``
+    (ASHA) runs its trials on Ray itself, so the process pool's ``runner.workers`` does not apply to it.
+    """
+    runner = config["runner"]
+    pool = runner.get("name") == "local" and int(runner.get("workers") or 1) > 1
+    searcher = config["searcher"]
+    if searcher.get("name") == "ray_tune" and pool:
+        raise UserError("searcher=ray_tune runs its trials on Ray, not in runner.workers processes: drop "
+                        "runner.workers (set searcher.max_concurrent, or runner=ray runner.num_cpus=N)")
+    pruner = searcher.get("pruner")
+    reports = getattr(EVALUATORS.get(config["evaluator"]["name"]), "reports_epochs", False)
+    if pruner in (None, "none") or not reports or isinstance(objectives_of(config), MultiObjective):
+        return
+    if pool or runner.get("name") == "ray":
+        where = "runner=ray" if runner.get("name") == "ray" else f"runner.workers={runner['workers']}"
+        raise UserError(f"searcher.pruner={pruner} prunes in-process trials only, not with {where}: "
+                        "set searcher.pruner=none, or run runner.workers=1")
+
+
 def search(config: dict[str, Any], progress: bool = True) -> RunSummary:
     """Run the search the config describes, writing the run directory."""
     config = copy.deepcopy(config)
     check_config(config)
+    check_pruning(config)
     if config.get("resume"):
         return resume(config["resume"], progress=progress, budget=config.get("budget", {}).get("trials"))
     run_dir = new_run_dir(config)

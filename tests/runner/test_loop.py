@@ -72,3 +72,16 @@ def test_torn_last_line_is_ignored(tmp_path):
         handle.write('{"event": "finished", "trial": 99, "sta')
     finished, _ = replay(read_events(path))
     assert len(finished) == 3
+
+
+def test_events_after_a_torn_last_line_are_kept(tmp_path):
+    """A resumed run appends after the fragment: its first event must start a new line, not extend the torn one."""
+    path = tmp_path / "trials.jsonl"
+    run(tmp_path, budget=3)
+    with path.open("a") as handle:
+        handle.write('{"event": "finished", "trial": 99, "sta')
+    with Journal(path) as journal:
+        journal.append("started", trial=3, genotype={}, fingerprint="x", seed=0)
+    events = read_events(path)
+    assert events[-1]["event"] == "started" and events[-1]["trial"] == 3
+    assert len(path.read_text().splitlines()) == len(events) + 1  # only the fragment is unreadable

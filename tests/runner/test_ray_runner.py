@@ -71,3 +71,29 @@ def test_local_cluster_retries_a_killed_worker(tmp_path):
     import ray
 
     assert not ray.is_initialized()  # the runner stopped the cluster it started
+
+
+def test_ray_retries_a_trial_whose_worker_died_then_fails_one_that_always_dies(tmp_path):
+    """Trial 1's worker kills itself once (retried), trial 3's every time (failed past max_retries), trial 4
+    raises (failed, not retried): the budget is met, each trial is journalled once."""
+    import nas.testing.faults  # noqa: F401  (registers _faulty; Ray workers import it through the executor)
+    from nas.testing.faults import killed_pids
+
+    run_dir, marks = tmp_path / "run", tmp_path / "marks"
+    marks.mkdir()
+    config = compose(["space=nb201", "space.preset=small", "runner=ray", "runner.num_cpus=2", "runner.max_retries=1",
+                      "budget.trials=6", "searcher=random", f"run_dir={run_dir}"])
+    config["evaluator"] = {"name": "_faulty", "faults": {1: "kill_once", 3: "kill", 4: "raise"}, "marks": str(marks),
+                           "seconds": 0.2}
+    search(config, progress=False)
+    events = read_events(run_dir / "trials.jsonl")
+    finished = {e["trial"]: e for e in events if e["event"] == "finished"}
+    assert len([e for e in events if e["event"] == "finished"]) == 6 and sorted(finished) == list(range(6))
+    assert sorted(e["trial"] for e in events if e["event"] == "started") == list(range(6))
+    assert finished[1]["state"] == "complete" and int(finished[1]["worker"].rsplit(":", 1)[1]) != killed_pids(marks)[1]
+    assert finished[3]["state"] == "failed" and finished[3]["error"].startswith("WorkerCrashedError")
+    assert (finished[4]["state"], finished[4]["error"]) == ("failed", "RuntimeError: candidate 4 crashed")
+    assert all(finished[t]["state"] == "complete" for t in (0, 2, 5))
+    import ray
+
+    assert not ray.is_initialized()

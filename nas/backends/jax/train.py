@@ -9,6 +9,7 @@ train step is compiled before the clock starts, so ``steps_per_second`` is the s
 from __future__ import annotations
 
 import contextlib
+import math
 import time
 from collections.abc import Callable, Collection
 from typing import Any
@@ -26,6 +27,7 @@ from nas.backends.training import (
     Pruned,
     Reporter,
     TrainConfig,
+    check_loss,
     epoch_batches,
     learning_rate,
     steps_per_epoch,
@@ -191,6 +193,10 @@ def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repo
             losses.append(loss)
             step += 1
         loss_mean = float(jnp.mean(jnp.stack(losses))) if losses else 0.0
+        if not math.isfinite(loss_mean):  # find the first step that diverged (the mean is NaN or inf)
+            values = np.asarray(jnp.stack(losses))
+            first = int(np.argmax(~np.isfinite(values)))
+            check_loss(float(values[first]), epoch, step - len(losses) + first)
         train_seconds += time.perf_counter() - start
         metrics = {"train_loss": loss_mean,
                    "valid_accuracy": accuracy(predict, params, rest, data.valid_x, data.valid_y,

@@ -25,6 +25,7 @@ from nas.backends.training import (
     Pruned,
     Reporter,
     TrainConfig,
+    check_loss,
     epoch_batches,
     learning_rate,
     steps_per_epoch,
@@ -145,7 +146,9 @@ def train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repor
             if config.grad_clip:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
-            loss_sum += float(loss.detach())
+            value = float(loss.detach())
+            check_loss(value, epoch, step)
+            loss_sum += value
             correct += int((main_output(out).detach().argmax(1) == yb).sum())
             seen += len(idx)
             batches += 1
