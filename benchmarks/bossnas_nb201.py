@@ -37,6 +37,7 @@ from nas.core.cost import arch_cost
 from nas.core.ir import ArchSpec
 from nas.evaluators.supernet.embeddings import EmbeddingTable
 from nas.runner.run import build_space, search
+from nas.searchers.bossnas.selection import evolved_center
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 OP_KINDS = ("conv3x3", "conv1x1", "avg_pool")
@@ -57,6 +58,9 @@ def run_one(args: argparse.Namespace, steps: int, accuracy: dict[str, float]) ->
                  f"searcher.population={args.archs}",
                  f"searcher.population_seed={args.sample_seed}", f"searcher.threads={args.threads}",
                  f"searcher.rating_samples={args.rating_samples}", f"searcher.rating_views={args.rating_views}",
+                 *([f"searcher.center_top={args.center_top}"] if args.center_top is not None else []),
+                 *([f"searcher.center_iterations={args.center_iterations}"] if args.center_iterations is not None
+                   else []),
                  f"seed={args.seed}", "budget.trials=2", *args.overrides]
     if args.run_root:
         overrides.append(f"run_dir={args.run_root}/nb201_steps{steps}_s{args.sample_seed}")
@@ -82,15 +86,23 @@ def op_counts(arch: ArchSpec) -> dict[str, int]:
     return counts
 
 
-def analyse(run_dir: Path, accuracy: dict[str, float]) -> dict:
+def analyse(run_dir: Path, accuracy: dict[str, float], center_top: float | None = None,
+            center_iterations: int | None = None) -> dict:
     """The figures of a finished NB201 BossNAS run directory: tau of the summed block scores, of #params, per
-    block, and which ops the accuracy and each block's scores follow (Kendall tau with the count of each op)."""
+    block, and which ops the accuracy and each block's scores follow (Kendall tau with the count of each op).
+    Scores are distances to the evolved population center of the run's ``center_top``/``center_iterations``
+    (runs made before those options existed used the center of all cells), or of the values given here."""
     config = json.loads((run_dir / "config.json").read_text())
     space = build_space(config)
     report = json.loads((run_dir / "bossnas.json").read_text())
     tables = [EmbeddingTable.load(run_dir / f"ratings_block{k}.npz") for k in range(3)]
     cells = [tuple(path) for _, path in tables[0].entries]
-    score = np.sum([t.pooled_scores() for t in tables], axis=0)
+    searcher = config["searcher"]
+    top = center_top if center_top is not None else searcher.get("center_top", 1.0)
+    iterations = center_iterations if center_iterations is not None else searcher.get("center_iterations", 0)
+    center = evolved_center(tables, [t.entries for t in tables], top, iterations)
+    block_scores = [np.array([s[e] for e in t.entries]) for s, t in zip(center.scores, tables)]
+    score = np.sum(block_scores, axis=0)
     from nas.backends.torch.supernets.nb201 import path_to_decisions
 
     genotypes = [space.make(path_to_decisions(c)) for c in cells]
@@ -102,13 +114,13 @@ def analyse(run_dir: Path, accuracy: dict[str, float]) -> dict:
     prho, _ = spearmanr(params, acc)
     gates = report["gates"]
     counts = [op_counts(space.decode(g)) for g in genotypes]
-    block_scores = [-t.pooled_scores() for t in tables]
     op_preference = {op: {"accuracy": float(kendalltau([c[op] for c in counts], acc)[0]),
-                          "blocks": [float(kendalltau([c[op] for c in counts], b)[0]) for b in block_scores]}
+                          "blocks": [float(kendalltau([c[op] for c in counts], -b)[0]) for b in block_scores]}
                      for op in OP_KINDS}
     return {"kendall_tau": float(tau), "kendall_p": float(tau_p), "spearman": float(rho),
             "params_kendall_tau": float(ptau), "params_spearman": float(prho),
-            "block_kendall_tau": [float(kendalltau(-t.pooled_scores(), acc)[0]) for t in tables],
+            "block_kendall_tau": [float(kendalltau(-b, acc)[0]) for b in block_scores],
+            "center_top": top, "center_iterations": center.iterations,
             "pred_batch_cos": max(g["pred_batch_cos"] for g in gates),
             "rating_reproducibility": min(g["rating_reproducibility"] for g in gates),
             "gates": gates, "gates_passed": report["gates_passed"], "n_archs": len(cells),
@@ -147,6 +159,9 @@ def main() -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--analyse", type=Path, nargs="+", default=None, metavar="RUN_DIR",
                         help="no training: print the figures of finished runs (their ratings_block*.npz)")
+    parser.add_argument("--center-top", type=float, default=None,
+                        help="fraction of the cells the population center evolves to (searcher.center_top)")
+    parser.add_argument("--center-iterations", type=int, default=None, help="searcher.center_iterations")
     parser.add_argument("overrides", nargs="*", help="extra search overrides, e.g. searcher.optimizer=adamw")
     args = parser.parse_args()
     accuracy = load_accuracy(args.table)
@@ -155,8 +170,9 @@ def main() -> None:
             if not (run_dir / "bossnas.json").is_file() or not (run_dir / "ratings_block0.npz").is_file():
                 parser.error(f"{run_dir} is not a finished NB201 BossNAS run directory (no bossnas.json/ratings)")
         for run_dir in args.analyse:
-            row = analyse(run_dir, accuracy)
-            print(f"{run_dir}: Kendall tau {row['kendall_tau']:.3f}, #params tau {row['params_kendall_tau']:.3f}, "
+            row = analyse(run_dir, accuracy, args.center_top, args.center_iterations)
+            print(f"{run_dir} (center: top {row['center_top']:g} after {row['center_iterations']} iterations): "
+                  f"Kendall tau {row['kendall_tau']:.3f}, #params tau {row['params_kendall_tau']:.3f}, "
                   f"per block tau {', '.join(f'{t:.2f}' for t in row['block_kendall_tau'])}")
             print_op_preference(row)
         return

@@ -102,6 +102,40 @@ def test_block_scores_are_distances_to_the_center_of_the_same_prefix_population(
     assert scores[entry] == pytest.approx(-2 * cos(table.pred1[i], c2) - 2 * cos(table.pred2[i], c1))
 
 
+def _shared_tables(blocks: int = 3, n: int = 24, samples: int = 5, dim: int = 6, seed: int = 0):
+    """Random embeddings of the same ``n`` candidates (one shared path each) in every block."""
+    rng = np.random.default_rng(seed)
+    unit = lambda a: a / np.linalg.norm(a, axis=-1, keepdims=True)
+    tables, candidates = [], []
+    for k in range(blocks):
+        entries = [(k, (i,)) for i in range(n)]
+        shift = rng.normal(size=(n, 1, dim))  # per-candidate offsets, so candidates differ beyond noise
+        tables.append(selection.EmbeddingTable(k, entries, unit(shift + rng.normal(size=(n, samples, dim))),
+                                               unit(shift + rng.normal(size=(n, samples, dim))),
+                                               shift + rng.normal(size=(n, samples, dim)),
+                                               shift + rng.normal(size=(n, samples, dim))))
+        candidates.append(entries)
+    return tables, candidates
+
+
+def test_evolved_center_is_the_center_of_its_own_best_rated_fraction():
+    tables, candidates = _shared_tables()
+    fixed = selection.evolved_center(tables, candidates, top=1.0, iterations=5)
+    assert fixed.iterations == 0 and fixed.members == list(range(24))
+    for k, t in enumerate(tables):  # top=1: the fixed center of all candidates (the pooled scores)
+        np.testing.assert_allclose([fixed.scores[k][e] for e in candidates[k]], t.pooled_scores())
+    assert selection.evolved_center(tables, candidates, top=0.25, iterations=0).members == list(range(24))
+    moved = selection.evolved_center(tables, candidates, top=0.25, iterations=50)
+    assert len(moved.members) == 6 and 1 <= moved.iterations < 50
+    per_block = [np.array([moved.scores[k][e] for e in candidates[k]]) for k in range(3)]
+    for k, t in enumerate(tables):  # every block is scored against the center of the members
+        np.testing.assert_allclose(per_block[k], t.scores_to(moved.members))
+    total = np.sum(per_block, axis=0)  # converged: the members are the best 6 against their own center
+    assert sorted(np.argsort(total, kind="stable")[:6].tolist()) == moved.members
+    pooled_best = set(np.argsort(np.sum([t.pooled_scores() for t in tables], axis=0))[:6].tolist())
+    assert pooled_best != set(moved.members)  # on these embeddings the center did move
+
+
 def test_evolution_improves_over_its_initial_population():
     tables = _random_embeddings(3)
     fixed = selection.evolve(tables, _end, seed=0, population=6, generations=15, fixed_center=True)
@@ -274,8 +308,13 @@ def test_nb201_search_rates_one_population_in_every_block_and_finds_its_best_mem
     cells = [path for _, path in tables[0].entries]
     assert len(cells) == 6 and all([p for _, p in t.entries] == cells for t in tables)
     assert [t.entries[0][0] for t in tables] == [0, 0, 1]  # block k starts where block k - 1 ends
-    total = np.sum([t.pooled_scores() for t in tables], axis=0)
+    members = np.arange(6)  # the center evolves: twice (default 5, converged) over the best 2 (0.25 of 6)
+    for _ in range(5):
+        total = np.sum([t.scores_to(members) for t in tables], axis=0)
+        members = np.sort(np.argsort(total, kind="stable")[:2])
+    total = np.sum([t.scores_to(members) for t in tables], axis=0)
     report = json.loads((run_dir / "bossnas.json").read_text())
+    assert report["center"]["members"] == [list(cells[i]) for i in members] and report["center"]["top"] == 0.25
     best = cells[int(np.argmin(total))]
     assert report["found"] == [list(best)] * 3 and report["strategy"] == "population"
     found = [r for r in summary.results if r.tags["role"] == "found"][0]

@@ -82,7 +82,12 @@ class EmbeddingTable:
 
     def pooled_scores(self) -> np.ndarray:
         """Every entry's distance to the center of all entries (one population), in entry order."""
-        c1, c2 = _unit(self.target1.mean(0)), _unit(self.target2.mean(0))
+        return self.scores_to(np.arange(len(self.entries)))
+
+    def scores_to(self, rows: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Every entry's distance to the center of the entries at ``rows``, in entry order."""
+        rows = np.asarray(rows)
+        c1, c2 = _unit(self.target1[rows].mean(0)), _unit(self.target2[rows].mean(0))
         return -2.0 * (self.pred1 * c2).sum(-1).mean(1) - 2.0 * (self.pred2 * c1).sum(-1).mean(1)
 
     def batch_cosine(self, which: str = "pred") -> float:

@@ -213,10 +213,14 @@ class _Search:
         then coincides with it) apply.
         """
         if self.shared:
+            self.recenter()
             totals = {p: self.path_score(p) for p in self.population}
             best = min(self.population, key=lambda p: (totals[p], p))
+            members = [list(self.population[i]) for i in self.center.members]
             return {"strategy": "population", "population": {"paths": [list(best)] * self.blocks,
-                                                             "summed_pooled_score": totals[best]},
+                                                             "summed_score": totals[best]},
+                    "center": {"top": self.o["center_top"], "iterations": self.center.iterations,
+                               "members": members},
                     "found": [list(best)] * self.blocks}
         end = lambda path: self.net.end_level(0, path)  # noqa: E731
 
@@ -240,10 +244,19 @@ class _Search:
         out["found"] = [list(p) for p in chosen[self.o["strategy"]]]
         return out
 
+    def recenter(self) -> None:
+        """Shared paths: rate every block against the population center evolved over all blocks
+        (``center_top``/``center_iterations``) and rewrite the block tables with those scores."""
+        starts = [self.net.block_starts(k)[0] for k in range(self.blocks)]
+        self.center = selection.evolved_center(self.tables, [[(s, p) for p in self.population] for s in starts],
+                                               self.o["center_top"], self.o["center_iterations"])
+        for table, scores in zip(self.tables, self.center.scores):
+            write_tables(self.run_dir, table, scores)
+
     def path_score(self, path: Path_) -> float:
-        """A shared path's rating: the sum over blocks of its pooled block scores."""
+        """A shared path's rating: the sum over blocks of its distances to the evolved center."""
         start = lambda k: self.net.block_starts(k)[0]  # noqa: E731
-        return float(sum(self.pooled[k][(start(k), tuple(path))] for k in range(self.blocks)))
+        return float(sum(self.center.scores[k][(start(k), tuple(path))] for k in range(self.blocks)))
 
 
 def _block_lines(scores: Mapping, start: int, chosen: Path_, top: int = 5) -> list[str]:
@@ -292,8 +305,15 @@ def run_search(space: SearchSpace, seed: int, options: dict[str, Any], drive: Dr
     section = [f"Found ({choice['strategy']}): paths `{_arch_text(paths)}` = `{choice['architecture']}`. "
                "Distance to the population center per block (lower is better), top paths and the chosen one; "
                "full tables in `ratings_block<k>.md`, collapse gates per step in `collapse.csv`.", ""]
+    if search.shared:
+        center = choice["center"]
+        note = (f"the center of the best {len(center['members'])} of {len(search.population)} rated paths after "
+                f"{center['iterations']} recentering(s) (center_top {center['top']})" if center["iterations"]
+                else f"the center of all {len(search.population)} rated paths")
+        log(f"bossnas population center: {note}")
+        section += [f"Population center: {note}.", ""]
     for k in range(search.blocks):
-        scores = search.pooled[k] if search.shared else search.scores[k]
+        scores = search.center.scores[k] if search.shared else search.scores[k]
         start = search.net.block_starts(k)[0] if search.shared else \
             (0 if k == 0 else search.net.end_level(k - 1, paths[k - 1]))
         log(f"  block {k + 1}/{search.blocks} ratings (ratings_block{k}.md):")

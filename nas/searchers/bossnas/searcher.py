@@ -45,7 +45,10 @@ class BossNAS(DrivingSearcher):
     ``strategy``/``prefixes``/``evolution`` (chained spaces),
     ``population``/``population_seed``/``shared_prefix`` (spaces with one path in every block: how many paths
     are rated; ``same``: each after itself in the earlier blocks, training draws random earlier paths;
-    ``greedy``: training and rating after the best-rated path of each earlier block, as the released code).
+    ``greedy``: training and rating after the best-rated path of each earlier block, as the released code;
+    ``center_top``/``center_iterations``: the population center evolves with the population, as in the paper:
+    ``center_iterations`` times, the center becomes the mean target embedding of the best-rated ``center_top``
+    fraction of the rated paths; 1.0 keeps the center of all of them).
     Run: ``checkpoint_every``, ``log_every`` (steps), ``threads`` (torch threads; null: torch's default),
     ``device`` (torch device of the supernet, e.g. ``cuda``; checked before the run starts).
     """
@@ -58,8 +61,8 @@ class BossNAS(DrivingSearcher):
                  rating_samples: int = 128, rating_views: int = 1, bn_batch: int = 64, strategy: str = "greedy",
                  prefixes: str = "greedy",
                  evolution: dict[str, Any] | None = None, population: int = 64, population_seed: int | None = None,
-                 shared_prefix: str = "same", path_sampling: str = "auto",
-                 checkpoint_every: int = 50, log_every: int = 25, threads: int | None = 1,
+                 shared_prefix: str = "same", path_sampling: str = "auto", center_top: float = 0.25,
+                 center_iterations: int = 5, checkpoint_every: int = 50, log_every: int = 25, threads: int | None = 1,
                  zero_init_residual: bool | None = None, device: str = "cpu") -> None:
         if strategy not in STRATEGIES:
             raise UserError(f"bossnas strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
@@ -85,6 +88,10 @@ class BossNAS(DrivingSearcher):
             raise UserError(f"bossnas min_crop must be in (0, 1], got {min_crop!r}")
         if path_sampling not in ("auto", "fair", "uniform"):
             raise UserError(f"bossnas path_sampling must be auto, fair or uniform, got {path_sampling!r}")
+        if isinstance(center_top, bool) or not isinstance(center_top, (int, float)) or not 0.0 < center_top <= 1.0:
+            raise UserError(f"bossnas center_top must be a fraction in (0, 1], got {center_top!r}")
+        if not isinstance(center_iterations, int) or isinstance(center_iterations, bool) or center_iterations < 0:
+            raise UserError(f"bossnas center_iterations must be an integer >= 0, got {center_iterations!r}")
         if shared_prefix not in ("same", "greedy"):
             raise UserError(f"bossnas shared_prefix must be same or greedy, got {shared_prefix!r}")
         if optimizer not in OPTIMIZERS:
@@ -105,7 +112,8 @@ class BossNAS(DrivingSearcher):
                             target_centering=bool(target_centering),
                             strategy=strategy, prefixes=prefixes, population_seed=population_seed,
                             shared_prefix=shared_prefix, path_sampling=path_sampling,
-                            threads=threads, zero_init_residual=zero_init_residual, device=str(device),
+                            center_top=float(center_top), center_iterations=center_iterations, threads=threads,
+                            zero_init_residual=zero_init_residual, device=str(device),
                             evolution={"population": 32, "generations": 20, "tournament": 4, "mutation_rate": 0.5,
                                        **evolution})
 
@@ -116,8 +124,10 @@ class BossNAS(DrivingSearcher):
             raise UserError(f"bossnas strategy/prefixes apply to hytra; space {space.name!r} rates a population of "
                             "paths (searcher.population)")
         if space.name == "hytra" and (self.options["population"] != 64 or self.options["population_seed"] is not None
-                                      or self.options["shared_prefix"] != "same"):
-            raise UserError("bossnas population/population_seed/shared_prefix apply to spaces with one path in every "
+                                      or self.options["shared_prefix"] != "same" or self.options["center_top"] != 0.25
+                                      or self.options["center_iterations"] != 5):
+            raise UserError("bossnas population/population_seed/shared_prefix/center_top/center_iterations apply to "
+                            "spaces with one path in every "
                             "block (nb201); "
                             "hytra rates every candidate of a block")
         super().setup(space, seed, objective)

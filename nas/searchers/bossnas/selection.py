@@ -15,6 +15,9 @@ BYOL's loss toward the population's mean target embedding (the "population cente
   is minimised; it is never above the greedy chain's sum. Summed across blocks, the scores should be
   ``pooled`` (one center per block): per-prefix centers give each start level its own baseline (a small,
   homogeneous group sits closer to its own center), which a sum would otherwise exploit.
+- ``evolved_center``: for candidates rated in every block (a shared path such as an NB201 cell), the center
+  evolves with the population as in the paper's population-center search: starting from every candidate,
+  each iteration keeps the best-rated fraction (summed block distances) and recenters every block on it.
 - ``evolve``: an evolutionary search of whole architectures (the paper mentions one; the released
   code has none): fitness = summed block distance to the center of the *current population's*
   block embeddings, recomputed every generation; tournament selection, mutation of one block with
@@ -30,11 +33,13 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from nas.evaluators.supernet.embeddings import EmbeddingTable, center_distance
 
 Path = tuple[int, ...]
 Entry = tuple[int, Path]  # (level the block starts at, the block's tokens)
-__all__ = ["EmbeddingTable", "block_scores", "dynamic_program", "evolve", "greedy", "ranked"]
+__all__ = ["EmbeddingTable", "block_scores", "dynamic_program", "evolve", "evolved_center", "greedy", "ranked"]
 EndLevel = Callable[[Path], int]
 
 
@@ -52,6 +57,46 @@ def block_scores(table: EmbeddingTable, pooled: bool = False) -> dict[Entry, flo
 
 
 Scores = Mapping[Entry, float]
+
+
+@dataclass(frozen=True)
+class EvolvedCenter:
+    """Per-block distances of every candidate to the evolved center, and the candidates forming it."""
+
+    scores: list[dict[Entry, float]]
+    members: list[int]
+    iterations: int
+
+
+def evolved_center(tables: Sequence[EmbeddingTable], candidates: Sequence[Sequence[Entry]], top: float,
+                   iterations: int) -> EvolvedCenter:
+    """Distances of candidates rated in every block to a population center that evolves with the population.
+
+    ``candidates[k][i]`` is candidate i's entry in block k. The population starts as every candidate; each
+    iteration keeps the ``top`` fraction with the least summed block distance to the current centers (at
+    least 2) and recenters every block on their mean target embedding, until the population stops changing
+    or ``iterations`` are done. ``top=1`` (or no iterations) is the fixed center of all candidates. Why: a
+    center of random cells sits among the weak ones (pools, skips, dead edges), so distance to it rewards a
+    typical cell; the paper's center follows the evolving population instead.
+    """
+    rows = [np.array([t.index[e] for e in entries]) for t, entries in zip(tables, candidates)]
+    n = len(candidates[0])
+    keep = max(2, min(n, round(top * n)))
+    members = np.arange(n)
+
+    def distances(members: np.ndarray) -> list[np.ndarray]:
+        return [t.scores_to(r[members])[r] for t, r in zip(tables, rows)]
+
+    done = 0
+    while done < iterations and keep < n:
+        total = np.sum(distances(members), axis=0)
+        chosen = np.sort(np.argsort(total, kind="stable")[:keep])
+        if np.array_equal(chosen, members):
+            break
+        members, done = chosen, done + 1
+    per_block = distances(members)
+    return EvolvedCenter([{e: float(d[i]) for i, e in enumerate(entries)} for d, entries in zip(per_block, candidates)],
+                         members.tolist(), done)
 
 
 def _options(scores: Scores, start: int) -> list[tuple[float, Path]]:
