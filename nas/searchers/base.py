@@ -90,6 +90,7 @@ class Searcher(ABC):
     """
 
     supports_warm_start: bool = False
+    multi_objective: bool = False  # ranks by every objective of a MultiObjective (else by the first only)
 
     def setup(self, space: SearchSpace, seed: int = 0, objective: Objective | MultiObjective | None = None) -> None:
         self.space = space

@@ -225,6 +225,7 @@ class OptunaSearcher(Searcher):
     """
 
     supports_warm_start = True
+    multi_objective = True
 
     def __init__(self, sampler: str | Mapping[str, Any] = "auto", startup_trials: int = 10,
                  multivariate: bool = False, pruner: str | Mapping[str, Any] = "median",
