@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import json
+
 import optuna
 import pytest
 
@@ -76,6 +79,16 @@ def test_targets_outside_optunas_samplers_and_pruners_are_refused(name):
         resolve_class(name)
 
 
+def test_a_class_imported_into_optuna_from_elsewhere_is_refused(monkeypatch):
+    """Only classes Optuna defines: one that a module of optuna.samplers merely imports is not reachable."""
+    import collections
+
+    monkeypatch.setattr(optuna.samplers, "Imported", collections.OrderedDict, raising=False)
+    with pytest.raises(ValueError, match="is not a class under"):
+        resolve_class("optuna.samplers.Imported")
+    assert resolve_class("optuna.samplers.nsgaii.SBXCrossover") is optuna.samplers.nsgaii.SBXCrossover
+
+
 def test_a_sampler_a_search_runs_with(tmp_path):
     run_dir = tmp_path / "run"
     assert main(["search", *FAST, "budget.trials=4", f"run_dir={run_dir}",
@@ -89,7 +102,8 @@ def test_the_study_is_stored_where_optuna_opens_it(kind, tmp_path, monkeypatch):
     spec = "sqlite:///study.db" if kind == "sqlite" else "study.log"  # relative: kept absolute in config.json
     run_dir = tmp_path / "run"
     search(compose([*FAST, "budget.trials=5", f"run_dir={run_dir}", f"searcher.storage={spec}"]), progress=False)
-    stored = absolute_storage(spec)
+    stored = json.loads((run_dir / "config.json").read_text())["searcher"]["storage"]
+    assert stored == absolute_storage(spec) != spec
     assert stored.endswith(str(tmp_path / ("study.db" if kind == "sqlite" else "study.log")))
     assert optuna.study.get_all_study_names(_storage(stored)) == ["run"]  # named after the run directory
     study = optuna.load_study(study_name="run", storage=_storage(stored))
@@ -154,11 +168,32 @@ def test_a_new_run_does_not_join_a_study_that_has_trials(tmp_path):
 
 def test_a_resume_with_a_stored_study_does_not_repeat_the_samplers_draws(tmp_path):
     """The stored study's sampler is seeded past the trials it holds: the random sampler's first draws after a
-    resume are not the first run's again."""
+    resume are not the first run's again (the runner's dedup would answer those repeats from its cache, each an
+    extra trial of the study)."""
     spec = str(tmp_path / "s.log")
     run_dir = tmp_path / "run"
     search(compose([*FAST, "budget.trials=4", f"run_dir={run_dir}", f"searcher.storage={spec}",
                     "searcher.sampler=random"]), progress=False)
     resume(run_dir, progress=False, budget=8)
-    genotypes = [r.genotype.fingerprint() for r in _finished(run_dir)]
-    assert genotypes[4:] != genotypes[:4]
+    study = optuna.load_study(study_name="run", storage=_storage(spec))
+    assert [t.user_attrs["nas_trial"] for t in study.trials] == list(range(8))
+    assert len({r.genotype.fingerprint() for r in _finished(run_dir)}) == 8
+
+
+def test_a_resumed_warm_start_does_not_enqueue_its_candidates_twice(tmp_path):
+    """The warm-start candidates are enqueued in the stored study once: a resume (which hands them to the searcher
+    again) finds them there, and the first trials are still the candidates, in order."""
+    spec = str(tmp_path / "s.log")
+    run_dir = tmp_path / "run"
+    warm = ["searcher.warm_start=zc_params", "searcher.warm_start_pool=20", "searcher.warm_start_top=4"]
+    search(compose([*FAST, *warm, "budget.trials=2", f"run_dir={run_dir}", f"searcher.storage={spec}"]),
+           progress=False)
+    study = optuna.load_study(study_name="run", storage=_storage(spec))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 2 + ["WAITING"] * 2
+    summary = resume(run_dir, progress=False, budget=6)
+    study = optuna.load_study(study_name="run", storage=_storage(spec))
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 6
+    with (run_dir / "warm_start.csv").open(newline="") as handle:
+        candidates = [row["arch"] for row in csv.DictReader(handle)][:4]
+    first = [summary.space.describe(r.genotype) for r in sorted(summary.results, key=lambda r: r.trial)][:4]
+    assert first == candidates
