@@ -10,7 +10,6 @@ duplicate answered from the runner's cache) are added as finished trials so the 
 from __future__ import annotations
 
 import inspect
-import warnings
 from collections import defaultdict, deque
 from collections.abc import Mapping
 from pathlib import Path
@@ -112,12 +111,7 @@ def _build(cls: type, kwargs: dict[str, Any], seed: int) -> Any:
              if isinstance(v, Mapping) and "_target_" in v else v for k, v in kwargs.items()}
     if "seed" in inspect.signature(cls).parameters and built.get("seed") is None:
         built["seed"] = seed
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=FutureWarning)
-        from optuna.exceptions import ExperimentalWarning
-
-        warnings.simplefilter("ignore", category=ExperimentalWarning)
-        return cls(**built)
+    return cls(**built)
 
 
 def absolute_storage(spec: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+from pathlib import Path
 
 import optuna
 import pytest
@@ -197,3 +199,28 @@ def test_a_resumed_warm_start_does_not_enqueue_its_candidates_twice(tmp_path):
         candidates = [row["arch"] for row in csv.DictReader(handle)][:4]
     first = [summary.space.describe(r.genotype) for r in sorted(summary.results, key=lambda r: r.trial)][:4]
     assert first == candidates
+
+
+def test_the_commands_of_the_docs_run(tmp_path):
+    """The ``nas search searcher=optuna ...`` examples of docs/cli.md run as written (shortened by a cost
+    evaluator and three trials), and their classes and keyword arguments reach Optuna."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    section = text[text.index("### Optuna: any sampler"):text.index("### The run directory")]
+    commands = [" ".join(block.replace("\\\n", " ").split()) for block in
+                re.findall(r"^nas search searcher=optuna .*?(?<!\\)$", section, flags=re.M | re.S)]
+    assert len(commands) == 2, commands
+    for k, command in enumerate(commands):
+        run_dir = tmp_path / str(k)
+        args = command.split()[2:]
+        assert main(["search", *args, "space.preset=small", "evaluator=cost", "objective=params:min",
+                     "budget.trials=3", f"run_dir={run_dir}"]) == 0
+        assert len(_finished(run_dir)) == 3
+        searcher = json.loads((run_dir / "config.json").read_text())["searcher"]
+        built = OptunaSearcher(**{k: v for k, v in searcher.items() if k != "name" and not k.startswith("warm")})
+        built.setup(DummySpace(), seed=0)
+        if k == 0:
+            assert isinstance(built.study.sampler, optuna.samplers.CmaEsSampler)
+            assert built.study.sampler._n_startup_trials == 5 and built.study.sampler._popsize == 8
+        else:
+            assert isinstance(built.study.pruner, optuna.pruners.PatientPruner)
+            assert isinstance(built.study.pruner._wrapped_pruner, optuna.pruners.MedianPruner)
