@@ -1,10 +1,14 @@
-"""Optuna samplers as a searcher: TPE by default, through Optuna's ask/tell interface.
+"""Optuna samplers as a searcher: TPE by default, any class of ``optuna.samplers`` / ``optuna.pruners`` by
+``_target_`` (``resolve_class``: attribute lookup under those modules only), through Optuna's ask/tell
+interface, the study in memory or in a storage (``open_storage``: a database URL or a journal file).
 
 The space spec maps onto Optuna distributions decision by decision: a choice is categorical (by value
 when the options are plain scalars, else by index), an integer range ``suggest_int``, a float range
 ``suggest_float`` (log when the decision is). Conditional decisions are asked only when active, which
 Optuna's define-by-run trials allow. Results the searcher did not ask for (a resumed run's history, a
-duplicate answered from the runner's cache) are added as finished trials so the sampler learns them.
+duplicate answered from the runner's cache) are added as finished trials so the sampler learns them; a stored
+study already holds a resumed run's trials (each carries the journal's trial id as the user attribute
+``nas_trial``), so only those it lacks are added.
 """
 
 from __future__ import annotations
