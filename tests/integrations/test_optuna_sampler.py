@@ -80,6 +80,22 @@ def test_evolution_learns_from_what_it_is_told():
     assert study.best_value < min(values[:11]) / 2
 
 
+def test_evolution_ranks_by_every_objective_of_a_study():
+    """``b`` only costs the second objective: ranked by non-dominated front, the later proposals drive it down;
+    ranked by the first objective alone it would stay uniform (median about 0.5)."""
+
+    def two(trial: optuna.Trial) -> tuple[float, float]:
+        a = trial.suggest_categorical("a", [0.0, 0.5, 1.0])
+        b = trial.suggest_float("b", 0.0, 1.0)
+        return a, 1.0 - a + b
+
+    study = optuna.create_study(directions=["minimize", "minimize"],
+                                sampler=Sampler("evolution", seed=0, population_size=10, sample_size=4))
+    study.optimize(two, n_trials=120)
+    b = [t.params["b"] for t in study.trials]
+    assert statistics.median(b[-40:]) < min(0.25, statistics.median(b[:11]) / 2), b
+
+
 def test_it_stands_for_the_relative_space_and_falls_back_to_random_elsewhere():
     """The first trial (no space known yet) and a conditional parameter are independent samples; the parameters
     every trial has are proposed by the searcher, and a proposal round-trips through Optuna's parameters."""
