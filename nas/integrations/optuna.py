@@ -147,6 +147,15 @@ class Sampler(optuna.samplers.BaseSampler):
         self._run: _Run | None = None
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_lock"]  # a lock does not pickle; the copy gets its own
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def reseed_rng(self) -> None:
         self._seeds = random.Random()
         self._random.reseed_rng()

@@ -162,3 +162,18 @@ def test_single_valued_parameters_of_a_given_space_are_fixed_not_searched():
         params = sampler.sample_relative(study, study._storage.get_trial(study.ask()._trial_id), space)
         assert params["one"] == 3 and params["c"] == "only" and 0 <= params["x"] <= 1
     assert set(sampler._run.space.distributions) == {"x"}
+
+
+def test_a_pickled_sampler_continues_where_it_was():
+    """Samplers travel by pickle (to worker processes): the copy holds the searcher and what it was told."""
+    import pickle
+
+    sampler = Sampler("evolution", seed=0, population_size=5)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(toy, n_trials=12)
+    copy = pickle.loads(pickle.dumps(sampler))
+    assert copy._run is not None and copy._run.told == sampler._run.told
+    assert len(copy._run.searcher.population) == 5
+    study.sampler = copy
+    study.optimize(toy, n_trials=3)
+    assert copy._run.told == set(range(14))
