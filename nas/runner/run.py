@@ -320,9 +320,11 @@ def search(config: dict[str, Any], progress: bool = True) -> RunSummary:
     if config.get("resume"):
         return resume(config["resume"], progress=progress, budget=config.get("budget", {}).get("trials"))
     run_dir = new_run_dir(config)
+    config["searcher"] = SEARCHERS.get(config["searcher"]["name"]).run_options(config["searcher"], run_dir)
     space = build_space(config)
     _evaluator_in_process(config)  # the evaluator's options and files (a table, a dataset) are checked here
     searcher = build_searcher(config, space)  # and the searcher's, with the space: all before the directory exists
+    searcher.start_new()
     run_dir.mkdir(parents=True, exist_ok=True)
     config["run_dir"] = str(run_dir)
     config["space"]["resolved_macro"] = space.macro
@@ -398,11 +400,12 @@ def read_run_state(run_dir: Path, space: SearchSpace) -> LoopState:
 def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopState,
          progress: bool, searcher: Searcher | None = None) -> RunSummary:
     objective = objectives_of(config)
+    resumed = searcher is None  # a resume builds its searcher here and always lets it recover (maybe from nothing)
     if searcher is None:
         searcher = build_searcher(config, space)
     start_searcher(config, space, run_dir, searcher, progress)
     already = len(state.results)
-    if already:
+    if already or resumed:
         searcher.recover(sorted(state.results, key=lambda r: r.finished))
     budget = int(config["budget"]["trials"])
     start = time.time()

@@ -90,6 +90,7 @@ class Searcher(ABC):
     """
 
     supports_warm_start: bool = False
+    multi_objective: bool = False  # ranks by every objective of a MultiObjective (else by the first only)
 
     def setup(self, space: SearchSpace, seed: int = 0, objective: Objective | MultiObjective | None = None) -> None:
         self.space = space
@@ -112,6 +113,16 @@ class Searcher(ABC):
     @abstractmethod
     def ask(self) -> Genotype | None:
         """The next genotype to evaluate."""
+
+    @classmethod
+    def run_options(cls, options: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+        """The searcher's options as a new run at ``run_dir`` fixes them in its config.json (default: as given);
+        e.g. a stored study's name and an absolute storage path, so that a resume from anywhere finds it."""
+        return options
+
+    def start_new(self) -> None:
+        """Called by a new search (not a resume) after ``setup``, before its run directory exists: raise a
+        ``UserError`` when state kept outside the run (a stored Optuna study) would mix into it."""
 
     def tell(self, genotype: Genotype, result: Result) -> None:
         """Learn from a finished trial (default: count it)."""

@@ -12,6 +12,7 @@ class RandomSearcher(Searcher):
     deduplicates if asked."""
 
     supports_warm_start = True
+    multi_objective = True
 
     def ask(self) -> Genotype | None:
         return self.initial()

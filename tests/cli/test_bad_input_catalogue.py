@@ -86,6 +86,41 @@ CATALOGUE = [
          "budget.trials=1", "unknown evaluator.dataset 'svhn'"),
     case("run-dir-holds-a-search", "search run_dir={in}/run evaluator=cost",
          "already holds a search; continue it with"),
+    # searcher=optuna: sampler and pruner classes, their keyword arguments, the study's storage
+    case("optuna-sampler-unknown-class", f"search searcher=optuna searcher.sampler._target_=optuna.samplers.Bogus "
+         f"{FAST}", "'optuna.samplers.Bogus' is not a class under optuna.samplers; valid choices: auto, tpe"),
+    case("optuna-sampler-outside-optuna", f"search searcher=optuna searcher.sampler._target_=os.system {FAST}",
+         "'os.system' is not a class under optuna.samplers"),
+    case("optuna-sampler-private-module", "search searcher=optuna "
+         f"searcher.sampler._target_=optuna.samplers._tpe.sampler.TPESampler {FAST}",
+         "'optuna.samplers._tpe.sampler.TPESampler' is not a class under optuna.samplers"),
+    case("optuna-sampler-is-a-pruner", f"search searcher=optuna searcher.sampler._target_=optuna.pruners.MedianPruner "
+         f"{FAST}", "'optuna.pruners.MedianPruner' is not a class under optuna.samplers"),
+    case("optuna-sampler-unknown-name", f"search searcher=optuna searcher.sampler=bogus {FAST}",
+         "unknown optuna sampler 'bogus'; valid choices: auto, tpe, random, nsgaii, cmaes, gp, qmc"),
+    case("optuna-sampler-bad-keyword", "search searcher=optuna searcher.sampler._target_=optuna.samplers.CmaEsSampler "
+         f"+searcher.sampler.n_startup=5 {FAST}",
+         "searcher.sampler: CmaEsSampler does not take these arguments (got an unexpected keyword argument"),
+    case("optuna-pruner-unknown-class", f"search searcher=optuna searcher.pruner._target_=optuna.pruners.Bogus {FAST}",
+         "'optuna.pruners.Bogus' is not a class under optuna.pruners; valid choices: median, halving, none"),
+    case("optuna-pruner-bad-value", "search searcher=optuna searcher.pruner._target_=optuna.pruners.MedianPruner "
+         f"+searcher.pruner.n_startup_trials=-1 {FAST}", "Number of startup trials cannot be negative"),
+    case("optuna-pruner-bad-nested-target", "search searcher=optuna searcher.pruner._target_=optuna.pruners."
+         f"PatientPruner +searcher.pruner.patience=1 +searcher.pruner.wrapped_pruner._target_=os.system {FAST}",
+         "'os.system' is not a class under optuna.samplers or optuna.pruners"),
+    case("optuna-storage-no-folder", f"search searcher=optuna searcher.storage=sqlite:///{{in}}/none/study.db {FAST}",
+         "cannot be opened: (sqlite3.OperationalError) unable to open database file"),
+    case("optuna-storage-unknown-database", f"search searcher=optuna searcher.storage=nosuchdb://host/study {FAST}",
+         "searcher.storage='nosuchdb://host/study' cannot be opened: Can't load plugin: sqlalchemy.dialects:nosuchdb"),
+    case("optuna-storage-not-a-database", f"search searcher=optuna searcher.storage=sqlite:///{{in}}/arch.json {FAST}",
+         "cannot be opened: (sqlite3.DatabaseError) file is not a database"),
+    case("optuna-journal-no-folder", f"search searcher=optuna searcher.storage={{in}}/none/study.log {FAST}",
+         "/none/study.log' cannot be opened: no folder"),
+    case("optuna-journal-is-a-folder", f"search searcher=optuna searcher.storage={{in}}/empty {FAST}",
+         "/empty' cannot be opened:"),
+    case("optuna-study-of-another-run", f"search searcher=optuna searcher.storage={{in}}/study.log "
+         f"searcher.study_name=run_optuna {FAST}",
+         "study.log already holds 2 trials; continue its run with resume=<run_dir>"),
     # data roots
     case("mnist-root-empty", "search dataset=mnist dataset.root={in}/empty budget.trials=1",
          "mnist: missing t10k-images-idx3-ubyte[.gz]"),
@@ -229,6 +264,9 @@ def write_inputs(folder: Path) -> Path:
     run = folder / "run"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert main(["search", "evaluator=cost", "budget.trials=2", f"run_dir={run}"]) == 0
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["search", "searcher=optuna", "evaluator=cost", "budget.trials=2",
+                     f"run_dir={folder / 'run_optuna'}", f"searcher.storage={folder / 'study.log'}"]) == 0
     journal = (run / "trials.jsonl").read_text()
     assert '"version": 1' in journal
     _copy_run(run, folder / "run_config_not_json")

@@ -19,6 +19,7 @@ class RegularizedEvolution(Searcher):
     """
 
     supports_warm_start = True
+    multi_objective = True
 
     def __init__(self, population_size: int = 10, sample_size: int = 3, mutations: int = 1) -> None:
         if sample_size < 1 or population_size < sample_size:

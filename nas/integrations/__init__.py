@@ -1,0 +1,1 @@
+"""Our searchers inside other tools: ``nas.integrations.optuna.Sampler`` drives any Optuna study."""
