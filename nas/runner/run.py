@@ -269,7 +269,7 @@ def check_config(config: dict[str, Any]) -> None:
                                                  False))
     if config["evaluator"].get("name") == "tabular" and config["space"].get("name") != "nb201":
         raise UserError(f"evaluator=tabular looks NB201 cells up; it cannot evaluate space={config['space']['name']} "
-                        "(use space=nb201, or evaluator=train|proxy|cost)")
+                        "(use space=nb201, or evaluator=train|proxy|chain|cost)")
 
 
 OBJECTIVE_TEXT = re.compile(r"[A-Za-z_][\w.]*:\w+")

@@ -158,12 +158,21 @@ CLI = ["search", "space.preset=small", "evaluator=chain", "searcher=random", "bu
        "evaluator.epochs=2", "evaluator.max_steps_per_epoch=3", "evaluator.keep=[0.5,0.5]"]
 
 
+def decisions(run: Path) -> list[tuple]:
+    return [(e["trial"], e["state"], e["metrics"]["chain_stage"], e["metrics"]["chain_proxy_better"],
+             e["metrics"]["chain_proxy_seen"]) for e in sorted(finished(run), key=lambda e: e["trial"])]
+
+
 def test_cli_search_writes_chain_stages(tmp_path):
     """A search completes; cut trials are pruned with their stage, best.json is a fully trained one; a second
-    identical search in the same process decides alike (its cached evaluator starts empty)."""
+    identical search in the same process decides alike (its cached evaluator starts empty), and so does one
+    stopped after 3 trials and resumed (the pools are refilled from the journal)."""
     runs = [tmp_path / "a", tmp_path / "b"]
     for run in runs:
         assert main([*CLI, f"run_dir={run}"]) == 0
+    assert main([*CLI[:4], "budget.trials=3", *CLI[5:], f"run_dir={tmp_path / 'c'}"]) == 0
+    assert main(["search", f"resume={tmp_path / 'c'}", "budget.trials=6"]) == 0
+    assert decisions(tmp_path / "c") == decisions(runs[0])
     trials = finished(runs[0])
     assert len(trials) == 6 and all("chain_stage" in e["metrics"] for e in trials)
     assert all((e["state"] == "complete") == (e["metrics"]["chain_stage"] == 2) for e in trials)
