@@ -113,7 +113,11 @@ class ChainEvaluator(LoadsDataset):
         self.short = TrainEvaluator(epochs=short, **common)
         self.full = TrainEvaluator(epochs=full, **common)
         self.short_epochs = short
-        self.pools = (StagePool(self.keep[0], self.warmup), StagePool(self.keep[1], self.warmup))
+        self.pools = self.empty_pools()
+
+    def empty_pools(self) -> tuple[StagePool, StagePool]:
+        """The proxy stage's pool (cut at ``keep[0]``) and the short training's (``keep[1]``), empty."""
+        return StagePool(self.keep[0], self.warmup), StagePool(self.keep[1], self.warmup)
 
     def begin(self, history: Iterable[Result]) -> None:
         """Start a search in this process: empty pools, refilled from its finished trials (a resumed run).
@@ -122,7 +126,7 @@ class ChainEvaluator(LoadsDataset):
         same process does not inherit the first one's scores, and a resumed one decides as the uninterrupted
         run would have (a decision depends on the set of scores seen, not their order). A trial that failed
         after its proxy stage left no metrics and is missing from the rebuilt pool."""
-        self.pools = (StagePool(self.keep[0], self.warmup), StagePool(self.keep[1], self.warmup))
+        self.pools = self.empty_pools()
         for result in history:
             metrics = result.metrics
             if "chain_proxy_seen" in metrics:

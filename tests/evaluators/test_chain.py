@@ -67,6 +67,7 @@ def test_pool_keeps_the_running_top_fraction():
         two.decide(np.array(row))
     assert two.better_fraction(np.array([1e31, 0.4])) == 0.0
     assert two.better_fraction(np.array([1e-4, 0.0])) == 3 / 4
+    assert two.better_fraction(np.array([1e-4, 0.35])) == 0.0  # last on one, first on the other: all tie at 5
 
 
 def test_cut_candidates_never_train_and_stages_are_reported(monkeypatch):
@@ -81,13 +82,16 @@ def test_cut_candidates_never_train_and_stages_are_reported(monkeypatch):
         return real(arch, data, config, *args, **kwargs)
 
     monkeypatch.setattr(torch_backend, "train", counting)
-    keep, warmup = (0.6, 0.3), 3
+    keep, warmup = (0.6, 0.2), 3
     evaluator = make_evaluator("chain", proxies=["synflow", "naswot"], keep=list(keep), warmup=warmup, **TINY)
     runs = evaluate(evaluator, sample(16))
     stage = [int(m["chain_stage"]) for _, m, _ in runs]
     assert sorted(s for e, s in calls if e == 1) == [t for t, s in enumerate(stage) if s >= 1]
     assert sorted(s for e, s in calls if e == 2) == [t for t, s in enumerate(stage) if s == 2]
     assert stage.count(0) and stage.count(1) and stage.count(2), stage  # every stage cut or passed someone
+    between = [(m["chain_proxy_better"], m.get("chain_short_better")) for _, m, _ in runs]
+    assert any(keep[1] <= p < keep[0] for p, _ in between) and any(s is not None and keep[1] <= s < keep[0]
+                                                                   for _, s in between)  # the two keeps differ here
     for trial, (state, metrics, reports) in enumerate(runs):
         assert (state is TrialState.COMPLETE) == (stage[trial] == 2)
         assert {"zc_synflow", "zc_naswot", "params", "macs", "chain_proxy_better"} <= set(metrics)
