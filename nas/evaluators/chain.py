@@ -26,7 +26,7 @@ from nas.core.genotype import Genotype
 from nas.core.result import Result
 from nas.evaluators.base import EVALUATORS, EvalContext, LoadsDataset
 from nas.evaluators.train import TrainEvaluator, _number
-from nas.evaluators.zero_cost.catalog import DATA_FREE, VOTE, VOTE_MEMBERS, check
+from nas.evaluators.zero_cost.catalog import DATA_FREE, PROXIES, VOTE, VOTE_MEMBERS, check
 from nas.evaluators.zero_cost.scores import proxy_scores
 from nas.spaces.resolve import space_of
 
@@ -94,6 +94,10 @@ class ChainEvaluator(LoadsDataset):
         self.warmup = _number("warmup", warmup, int, 0)
         self.backend_name = str(backend or "torch")
         names = [proxies] if isinstance(proxies, str) else list(proxies or [])
+        unknown = [str(name) for name in names if name not in PROXIES]
+        if unknown:
+            raise UserError(f"unknown proxy {unknown[0]!r}; valid choices: "
+                            f"{', '.join(name for name in PROXIES if name != VOTE)}")
         if VOTE in names:
             raise UserError(f"evaluator.proxies: {VOTE!r} scores a candidate against others, not on its own; "
                             f"list its members ({', '.join(VOTE_MEMBERS)}) to rank by their rank-sum")
