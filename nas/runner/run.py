@@ -20,7 +20,7 @@ from nas.core.genotype import Genotype
 from nas.core.result import Result
 from nas.core.space import SPACES, SearchSpace
 from nas.data.base import DATASETS
-from nas.evaluators.base import EVALUATORS
+from nas.evaluators.base import EVALUATORS, LoadsDataset
 from nas.runner import executors
 from nas.runner.executors import Job, evaluate_job
 from nas.runner.journal import Journal, read_events, replay
@@ -32,7 +32,13 @@ from nas.runner.warm_start import WARM_KEYS, check_warm_start, stderr_log, warm_
 from nas.searchers.base import SEARCHERS, Drive, DrivingSearcher, MultiObjective, Searcher, parse_objectives
 
 CONFIG_FILE = "config.json"
-DATA_EVALUATORS = ("train", "proxy")  # evaluators that read the configured dataset (and adapt the space to it)
+
+
+def reads_dataset(name: str) -> bool:
+    """Whether the evaluator registered as ``name`` reads the configured dataset (it is a ``LoadsDataset``: train,
+    proxy, chain), so the space adapts to the data and the evaluator gets the run's backend and ``dataset``."""
+    entry = EVALUATORS.get(name)
+    return isinstance(entry, type) and issubclass(entry, LoadsDataset)
 
 
 @dataclass
@@ -57,7 +63,7 @@ def build_space(config: dict[str, Any]) -> SearchSpace:
     preset = options.pop("preset", None)
     macro = dict(options.pop("macro", None) or {})
     space = cls(preset=preset, **macro)
-    if config["evaluator"]["name"] in DATA_EVALUATORS:
+    if reads_dataset(config["evaluator"]["name"]):
         shape, classes = dataset_signature(config)
         adapted = {}
         if "input_shape" in space.macro and "input_shape" not in macro:
@@ -79,7 +85,7 @@ def dataset_signature(config: dict[str, Any]) -> tuple[tuple[int, int, int], int
 def evaluator_spec(config: dict[str, Any]) -> dict[str, Any]:
     """The picklable description a worker builds the evaluator from."""
     spec = dict(config["evaluator"])
-    if spec["name"] in DATA_EVALUATORS:
+    if reads_dataset(spec["name"]):
         if spec.get("backend") is None:
             spec["backend"] = config["backend"]
         spec.setdefault("dataset", dict(config["dataset"]))
@@ -92,7 +98,7 @@ def _evaluator_in_process(config: dict[str, Any]) -> Any:
     if key not in executors._EVALUATOR_CACHE:
         options = dict(spec)
         name = options.pop("name")
-        if name in DATA_EVALUATORS:
+        if reads_dataset(name):
             DATASETS.get(options["dataset"]["name"])  # unknown dataset: fail before anything runs
         from nas.evaluators.base import make_evaluator
 
@@ -172,7 +178,7 @@ def proxy_scorer(config: dict[str, Any], space: SearchSpace) -> Any:
     from nas.evaluators.zero_cost.scorer import ProxyScorer
 
     def data() -> Any:
-        if config["evaluator"]["name"] in DATA_EVALUATORS:
+        if reads_dataset(config["evaluator"]["name"]):
             return _evaluator_in_process(config).data
         options = dict(config["dataset"])
         return load_dataset(options.pop("name"), **options)
@@ -259,7 +265,7 @@ def check_config(config: dict[str, Any]) -> None:
             raise UserError(f"constraints.{key} must be a number, got {value!r}")
     if config["backend"] not in ("torch", "jax"):
         raise UserError(f"unknown backend {config['backend']!r}; valid choices: torch, jax")
-    device = config["evaluator"].get("device") if config["evaluator"].get("name") == "train" else None
+    device = config["evaluator"].get("device") if reads_dataset(str(config["evaluator"].get("name"))) else None
     if device and config["runner"].get("name", "local") == "local":  # Ray workers may have devices the driver lacks
         check_device(config["backend"], str(device))
     if config["searcher"].get("device"):  # supernet searchers (torch) train in this process
@@ -268,7 +274,7 @@ def check_config(config: dict[str, Any]) -> None:
                                                  False))
     if config["evaluator"].get("name") == "tabular" and config["space"].get("name") != "nb201":
         raise UserError(f"evaluator=tabular looks NB201 cells up; it cannot evaluate space={config['space']['name']} "
-                        "(use space=nb201, or evaluator=train|proxy|cost)")
+                        "(use space=nb201, or evaluator=train|proxy|chain|cost)")
 
 
 OBJECTIVE_TEXT = re.compile(r"[A-Za-z_][\w.]*:\w+")
@@ -397,6 +403,19 @@ def read_run_state(run_dir: Path, space: SearchSpace) -> LoopState:
     return LoopState(results=results, pending=jobs, next_trial=max(used, default=-1) + 1)
 
 
+def begin_evaluator(config: dict[str, Any], searcher: Searcher, state: LoopState) -> None:
+    """Hand an evaluator that keeps state across trials (``begin(history)``, e.g. ``chain``) the run's finished
+    trials before the first new one, when the trials run in this process: a fresh search starts it empty (not
+    with an earlier search's state from this process's evaluator cache), a resumed one rebuilds it. Worker
+    processes (``runner.workers>1``, Ray) build their own evaluators, empty."""
+    name, options = _options(config["runner"])
+    if not hasattr(EVALUATORS.get(config["evaluator"]["name"]), "begin"):
+        return
+    if not isinstance(searcher, DrivingSearcher) and (name != "local" or int(options.get("workers", 1)) > 1):
+        return
+    _evaluator_in_process(config).begin(sorted(state.results, key=lambda r: r.finished))
+
+
 def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopState,
          progress: bool, searcher: Searcher | None = None) -> RunSummary:
     objective = objectives_of(config)
@@ -407,6 +426,7 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
     already = len(state.results)
     if already or resumed:
         searcher.recover(sorted(state.results, key=lambda r: r.finished))
+    begin_evaluator(config, searcher, state)
     budget = int(config["budget"]["trials"])
     start = time.time()
     sections: list[tuple[str, str]] = []  # report sections a self-driven searcher adds

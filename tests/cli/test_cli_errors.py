@@ -24,7 +24,7 @@ def run_cli(*args):
 @pytest.mark.parametrize("args, message", [
     (["search", "space=nope"], f"unknown space 'nope'; valid choices: {SPACE_CHOICES}"),
     (["search", "searcher=nope"], f"unknown searcher 'nope'; valid choices: {SEARCHER_CHOICES}"),
-    (["search", "evaluator=nope"], "unknown evaluator 'nope'; valid choices: cost, proxy, tabular, train"),
+    (["search", "evaluator=nope"], "unknown evaluator 'nope'; valid choices: chain, cost, proxy, tabular, train"),
     (["search", "evaluator=proxy", "evaluator.proxies=[synflow,bogus]"], "unknown proxy 'bogus'; valid choices:"),
     (["search", "evaluator=proxy", "evaluator.batch_size=0"], "evaluator.batch_size must be a positive integer"),
     (["search", "evaluator=proxy", "evaluator.backend=jax", "evaluator.proxies=[snip]"],
