@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -309,8 +310,11 @@ def check_pruning(config: dict[str, Any]) -> None:
         raise UserError("searcher=ray_tune runs its trials on Ray, not in runner.workers processes: drop "
                         "runner.workers (set searcher.max_concurrent, or runner=ray runner.num_cpus=N)")
     pruner = searcher.get("pruner")
+    if isinstance(pruner, Mapping):  # searcher.pruner._target_=<short name or optuna.pruners class>
+        pruner = pruner.get("_target_")
     reports = getattr(EVALUATORS.get(config["evaluator"]["name"]), "reports_epochs", False)
-    if pruner in (None, "none") or not reports or isinstance(objectives_of(config), MultiObjective):
+    if pruner in (None, "none", "NopPruner", "optuna.pruners.NopPruner") or not reports \
+            or isinstance(objectives_of(config), MultiObjective):
         return
     if pool or runner.get("name") == "ray":
         where = "runner=ray" if runner.get("name") == "ray" else f"runner.workers={runner['workers']}"

@@ -132,6 +132,8 @@ def test_pruning_settings_that_work_are_accepted(tmp_path):
     from nas.runner.run import check_pruning
 
     for args in (["searcher=optuna", "searcher.pruner=none", "runner.workers=2"],
+                 ["searcher=optuna", "searcher.pruner._target_=none", "runner.workers=2"],
+                 ["searcher=optuna", "searcher.pruner._target_=optuna.pruners.NopPruner", "runner.workers=2"],
                  ["searcher=optuna", "evaluator=cost", "runner.workers=2"],
                  ["searcher=optuna", "runner.workers=1"], ["searcher=ray_tune", "runner=ray"]):
         check_pruning(compose(args))
