@@ -187,6 +187,13 @@ def test_bad_options_and_space_are_user_errors():
         cls(lars_eta=0)
     with pytest.raises(UserError, match="min_crop"):
         cls(min_crop=0)
+    for bad in (0, 1.5, True, "half"):
+        with pytest.raises(UserError, match="center_top must be a fraction"):
+            cls(center_top=bad)
+    with pytest.raises(UserError, match="center_iterations must be an integer"):
+        cls(center_iterations=-1)
+    with pytest.raises(UserError, match="center_top/center_iterations apply"):
+        cls(center_top=0.5).setup(SPACES.get("hytra")())
     with pytest.raises(UserError, match="population must be"):
         cls(population=1)
     with pytest.raises(UserError, match="one path in every block"):
@@ -308,13 +315,13 @@ def test_nb201_search_rates_one_population_in_every_block_and_finds_its_best_mem
     cells = [path for _, path in tables[0].entries]
     assert len(cells) == 6 and all([p for _, p in t.entries] == cells for t in tables)
     assert [t.entries[0][0] for t in tables] == [0, 0, 1]  # block k starts where block k - 1 ends
-    members = np.arange(6)  # the center evolves: twice (default 5, converged) over the best 2 (0.25 of 6)
+    members = np.arange(6)  # the center evolves: twice (default 5, converged) over the best 2 (0.33 of 6)
     for _ in range(5):
         total = np.sum([t.scores_to(members) for t in tables], axis=0)
         members = np.sort(np.argsort(total, kind="stable")[:2])
     total = np.sum([t.scores_to(members) for t in tables], axis=0)
     report = json.loads((run_dir / "bossnas.json").read_text())
-    assert report["center"]["members"] == [list(cells[i]) for i in members] and report["center"]["top"] == 0.25
+    assert report["center"]["members"] == [list(cells[i]) for i in members] and report["center"]["top"] == 0.33
     best = cells[int(np.argmin(total))]
     assert report["found"] == [list(best)] * 3 and report["strategy"] == "population"
     found = [r for r in summary.results if r.tags["role"] == "found"][0]

@@ -61,7 +61,7 @@ class BossNAS(DrivingSearcher):
                  rating_samples: int = 128, rating_views: int = 1, bn_batch: int = 64, strategy: str = "greedy",
                  prefixes: str = "greedy",
                  evolution: dict[str, Any] | None = None, population: int = 64, population_seed: int | None = None,
-                 shared_prefix: str = "same", path_sampling: str = "auto", center_top: float = 0.25,
+                 shared_prefix: str = "same", path_sampling: str = "auto", center_top: float = 0.33,
                  center_iterations: int = 5, checkpoint_every: int = 50, log_every: int = 25, threads: int | None = 1,
                  zero_init_residual: bool | None = None, device: str = "cpu") -> None:
         if strategy not in STRATEGIES:
@@ -124,7 +124,7 @@ class BossNAS(DrivingSearcher):
             raise UserError(f"bossnas strategy/prefixes apply to hytra; space {space.name!r} rates a population of "
                             "paths (searcher.population)")
         if space.name == "hytra" and (self.options["population"] != 64 or self.options["population_seed"] is not None
-                                      or self.options["shared_prefix"] != "same" or self.options["center_top"] != 0.25
+                                      or self.options["shared_prefix"] != "same" or self.options["center_top"] != 0.33
                                       or self.options["center_iterations"] != 5):
             raise UserError("bossnas population/population_seed/shared_prefix/center_top/center_iterations apply to "
                             "spaces with one path in every "
