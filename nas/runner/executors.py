@@ -211,6 +211,10 @@ class ProcessPoolExecutor(Executor):
     ran: that worker is replaced, the other workers' trials run on untouched, and the job is run again up to
     ``max_retries`` times, then ends as a failed trial with the reason. ``on_retry(job, attempt, reason)`` is
     told of each retry (the runner journals it).
+
+    Hand-written rather than ``concurrent.futures.ProcessPoolExecutor``: that pool breaks as a whole when one
+    worker dies (``BrokenProcessPool`` on every pending future, the other workers killed) without saying
+    which job was on the dead process, and ``multiprocessing.Pool`` waits forever for a dead worker's task.
     """
 
     def __init__(self, evaluator_spec: dict[str, Any], workers: int, threads: int | None = None,
