@@ -3,10 +3,16 @@
 Hydra's compose API is used without its app runner, so no working-directory change, no logging
 set-up and no outputs folder: the run directory is ours. Hydra's errors become one-line
 ``UserError``s that name the valid choices.
+
+A space, searcher or evaluator registered from Python (``@nas.register_searcher``, an installed plugin of the
+``nas.plugins`` entry-point group) has no yaml here: its section is made from its constructor's keyword
+defaults (``default_options``) and stored in Hydra's ``ConfigStore``, so it is chosen and overridden like a
+built-in one and an unknown option is still refused.
 """
 
 from __future__ import annotations
 
+import inspect
 import re
 from pathlib import Path
 from typing import Any
@@ -15,11 +21,88 @@ from nas.core.errors import UserError
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 GROUPS = ("space", "searcher", "evaluator", "dataset", "runner")
+REGISTERED_GROUPS = ("space", "searcher", "evaluator")  # groups whose choices may also come from Python
+_PLAIN = (type(None), bool, int, float, str)
+
+
+def _registry(group: str) -> Any:
+    if group == "space":
+        from nas.core.space import SPACES
+
+        return SPACES
+    if group == "searcher":
+        from nas.searchers.base import SEARCHERS
+
+        return SEARCHERS
+    from nas.evaluators.base import EVALUATORS
+
+    return EVALUATORS
+
+
+def _has_yaml(group: str, name: str) -> bool:
+    return (CONF_DIR / group / f"{name}.yaml").is_file()
 
 
 def group_options(group: str) -> list[str]:
-    """The config files of a group (``space`` -> ``["nb201", ...]``)."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """The choices of a group (``space`` -> ``["nb201", ...]``): its config files, and for space, searcher and
+    evaluator also what is registered from Python (plugins)."""
+    names = {p.stem for p in (CONF_DIR / group).glob("*.yaml")}
+    if group in REGISTERED_GROUPS:
+        names.update(_registry(group).names())
+    return sorted(names)
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return isinstance(value, _PLAIN)
+
+
+def default_options(group: str, name: str) -> dict[str, Any]:
+    """The config section of a component registered from Python without a yaml of its own.
+
+    A space gets ``preset`` (its default preset) and an empty ``macro``; a searcher or evaluator gets its
+    constructor's keyword defaults that a config can hold (None, bool, number, string, lists and mappings of
+    them; others stay at the constructor's default), with ``???`` for a required one. A searcher with a warm
+    start also gets the runner's ``warm_start*`` keys; an evaluator that reads the run's dataset is handed it
+    by the runner, so ``dataset`` is left out.
+    """
+    from omegaconf import MISSING, OmegaConf
+
+    entry = _registry(group).get(name)
+    if group == "space":
+        return {"name": name, "preset": str(entry.default_preset), "macro": {}}
+    options: dict[str, Any] = {"name": name}
+    for key, param in inspect.signature(entry).parameters.items():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD, param.POSITIONAL_ONLY) or key == "name":
+            continue
+        if param.default is param.empty:
+            options[key] = MISSING
+        elif _plain(param.default):
+            default = param.default
+            options[key] = list(default) if isinstance(default, tuple) else default
+    if group == "searcher" and getattr(entry, "supports_warm_start", False):
+        warm = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "searcher" / "random.yaml"))
+        options.update({k: v for k, v in warm.items() if k.startswith("warm_start")})
+    if group == "evaluator":
+        from nas.evaluators.base import LoadsDataset
+
+        if isinstance(entry, type) and issubclass(entry, LoadsDataset):
+            options.pop("dataset", None)
+    return options
+
+
+def _store_registered(overrides: list[str]) -> None:
+    """Put the section of every chosen component without a yaml into Hydra's ``ConfigStore``."""
+    from hydra.core.config_store import ConfigStore
+
+    for item in overrides:
+        key, _, value = item.partition("=")
+        key, value = key.strip(), value.strip()
+        if key in REGISTERED_GROUPS and not _has_yaml(key, value):
+            ConfigStore.instance().store(group=key, name=value, node=default_options(key, value))
 
 
 def _check_overrides(overrides: list[str]) -> None:
@@ -27,7 +110,7 @@ def _check_overrides(overrides: list[str]) -> None:
         key, sep, value = item.partition("=")
         if not sep or not re.fullmatch(r"[+~]{0,2}[A-Za-z_][\w.]*", key.strip()):
             raise UserError(f"malformed override {item!r}: expected key=value, e.g. space=nb201 budget.trials=20")
-        if key in GROUPS and value not in group_options(key):
+        if key in GROUPS and not _has_yaml(key, value) and value not in group_options(key):
             raise UserError(f"unknown {key} {value!r}; valid choices: {', '.join(group_options(key))}")
 
 
@@ -39,11 +122,15 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    from nas.core.plugins import load_plugins
+
     overrides = list(overrides)
+    load_plugins()  # before the checks: a plugin's components are choices like the built-ins
     _check_overrides(overrides)
     try:
         suggested = _suggestions(_space_suggest(overrides), overrides)
         _check_overrides(suggested)
+        _store_registered(suggested + overrides)
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
             cfg = hydra_compose(config_name="config", overrides=suggested + overrides)
         missing = sorted(OmegaConf.missing_keys(cfg))

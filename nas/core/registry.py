@@ -3,7 +3,8 @@
 Things are registered by name with a decorator and built from config by name. Registration
 happens when the module that defines the thing is imported. A registry names the package that
 holds its built-ins (``nas.spaces`` for spaces); the first lookup of a name it does not yet know
-imports every module of that package once, so adding a space is one new module, no core edit.
+imports every module of that package once, so adding a space is one new module, no core edit. It then
+loads the installed plugins (the ``nas.plugins`` entry points, ``nas.core.plugins``), which register theirs.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Registry(Generic[T]):
         return wrap
 
     def _discover(self) -> None:
-        """Import every module of the built-ins package once (each registers its entries)."""
+        """Import every module of the built-ins package once (each registers its entries), then the plugins."""
         if self._discovered:
             return
         self._discovered = True
@@ -47,6 +48,9 @@ class Registry(Generic[T]):
         for info in pkgutil.walk_packages(root.__path__, prefix=root.__name__ + "."):
             if not info.name.rsplit(".", 1)[-1].startswith("_"):
                 importlib.import_module(info.name)
+        from nas.core.plugins import load_plugins
+
+        load_plugins()
 
     def names(self) -> list[str]:
         """All known names, sorted."""
