@@ -159,6 +159,12 @@ def test_installed_plugin_searcher_runs_from_the_cli(installed_example, tmp_path
         assert len(changed) == 1, (best["genotype"], e["genotype"])
         best = min(best, e, key=lambda x: x["metrics"]["params"])
 
+    # a resume reads the searcher's name from config.json (no compose): the registry loads the plugin
+    resumed = _nas(["search", f"resume={run}", "budget.trials=6"], _env(installed_example), tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    events = [json.loads(line) for line in (run / "trials.jsonl").read_text().splitlines()]
+    assert len([e for e in events if e["event"] == "finished"]) == 6
+
     refused = _nas(["search", "searcher=hill_climb", "searcher.bogus=1", "evaluator=cost"], _env(installed_example),
                    tmp_path)
     assert refused.returncode == 2
