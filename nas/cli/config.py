@@ -67,7 +67,7 @@ def default_options(group: str, name: str) -> dict[str, Any]:
     constructor's keyword defaults that a config can hold (None, bool, number, string, lists and mappings of
     them; others stay at the constructor's default), with ``???`` for a required one. A searcher with a warm
     start also gets the runner's ``warm_start*`` keys; an evaluator that reads the run's dataset is handed it
-    by the runner, so ``dataset`` is left out.
+    by the runner, so ``dataset`` is left out and ``backend`` is null (the run's).
     """
     from omegaconf import MISSING, OmegaConf
 
@@ -91,6 +91,8 @@ def default_options(group: str, name: str) -> dict[str, Any]:
 
         if isinstance(entry, type) and issubclass(entry, LoadsDataset):
             options.pop("dataset", None)
+            if "backend" in options:
+                options["backend"] = None  # null: the run's backend (``evaluator_spec``)
     return options
 
 

@@ -18,7 +18,8 @@ from nas.cli.config import CONF_DIR, compose, default_options, group_options
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
 from nas.core.space import SPACES
-from nas.evaluators.base import EVALUATORS
+from nas.evaluators.base import EVALUATORS, LoadsDataset
+from nas.runner.run import evaluator_spec
 from nas.searchers.base import SEARCHERS, Searcher
 from nas.spaces.nb201.space import NB201Space
 
@@ -91,6 +92,22 @@ def test_unknown_or_mistyped_option_of_a_decorated_searcher_is_one_line(register
     with pytest.raises(UserError, match=r"unknown setting 'searcher\.bogus'"):
         compose(["searcher=fixed_test", "searcher.bogus=1"])
     assert default_options("searcher", "fixed_test") == {"name": "fixed_test", "count": 2}
+
+
+def test_an_evaluator_that_reads_the_dataset_gets_the_runs_dataset_and_backend(registered) -> None:
+    class Sized(LoadsDataset):
+        def __init__(self, dataset: dict | None = None, backend: str = "torch", scale: float = 1.0) -> None:
+            self.dataset_options, self.backend, self.scale = dict(dataset or {}), backend, scale
+
+        def __call__(self, genotype: Genotype, ctx: object) -> dict[str, float]:
+            return {"size": self.scale * len(self.data.train_x)}
+
+    nas.register_evaluator("sized_test")(Sized)
+    registered.append((EVALUATORS, "sized_test"))
+    config = compose(["evaluator=sized_test", "backend=jax", "dataset=digits"])
+    assert config["evaluator"] == {"name": "sized_test", "backend": None, "scale": 1.0}
+    spec = evaluator_spec(config)
+    assert spec["backend"] == "jax" and spec["dataset"]["name"] == "digits"
 
 
 def test_a_required_constructor_argument_must_be_set(registered) -> None:
