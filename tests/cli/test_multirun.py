@@ -3,6 +3,7 @@
 
 import csv
 import json
+import os
 
 import pytest
 import yaml
@@ -88,3 +89,6 @@ def test_parallel_launcher_matches_sequential(tmp_path, capsys):
         genotypes = [[json.loads(line)["genotype"] for line in j.read_text().splitlines()
                       if json.loads(line)["event"] == "finished"] for j in journals]
         assert genotypes[0] == genotypes[1]
+        pids = [{json.loads(line)["worker"].rsplit(":", 1)[-1] for line in j.read_text().splitlines()
+                 if json.loads(line)["event"] == "finished"} for j in journals]
+        assert pids[0] == {str(os.getpid())} and str(os.getpid()) not in pids[1]  # worker processes ran them
