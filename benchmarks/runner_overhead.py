@@ -10,6 +10,13 @@ Ray CPUs; 1 in process). The lookup skips the cost model by default (``--with-co
 15 ms), so a trial is trivial. Goal for (a): under 50 ms per trial.
 
     python benchmarks/runner_overhead.py --trials 200 --tune-trials 40 --cpus 2
+
+``--sweep`` instead times the launcher of ``nas search -m``: a sweep of 6 searches (``seed=0..5``,
+``evaluator=tabular``, or ``cost`` when the table is missing) run in this process (``sweep.jobs=1``) and in
+2 worker processes (``sweep.jobs=2``), against the same 6 searches run one after the other through
+``nas search``; it prints each wall time and the ratio to the serial one.
+
+    python benchmarks/runner_overhead.py --sweep --trials 20
 """
 
 from __future__ import annotations
@@ -100,6 +107,36 @@ def tune_run(spec: dict, genotypes: list[Genotype], cpus: int, workdir: Path) ->
     return wall
 
 
+def sweep_vs_serial(trials: int, table: str) -> None:
+    """Wall seconds of 6 searches as one ``nas search -m`` sweep (1 and 2 jobs at a time) and one by one."""
+    import contextlib
+    import io
+
+    from nas.cli.main import main as nas_main
+
+    evaluator = ["evaluator=tabular", f"evaluator.table={table}"] if Path(table).is_file() else \
+        ["evaluator=cost", "objective=params:min"]
+    common = ["searcher=evolution", *evaluator, f"budget.trials={trials}"]
+    walls: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
+        assert nas_main(["search", *common, f"run_dir={tmp}/warm"]) == 0  # imports, table, caches
+        start = time.perf_counter()
+        for seed in range(6):
+            assert nas_main(["search", *common, f"seed={seed}", f"run_dir={tmp}/serial/{seed}"]) == 0
+        walls["6 x nas search, one by one"] = time.perf_counter() - start
+        for jobs in (1, 2):
+            start = time.perf_counter()
+            assert nas_main(["search", "-m", *common, "seed=range(0,6)", f"sweep.jobs={jobs}",
+                             f"sweep_dir={tmp}/sweep{jobs}"]) == 0
+            walls[f"nas search -m, sweep.jobs={jobs}"] = time.perf_counter() - start
+    serial = walls["6 x nas search, one by one"]
+    print(f"6 searches x {trials} trials ({evaluator[0]}), {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+    print(f"{'launch':<34}{'wall s':>9}{'vs one by one':>15}")
+    for name, wall in walls.items():
+        print(f"{name:<34}{wall:>9.2f}{wall / serial:>14.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200, help="trials for our runners and bare tasks")
@@ -108,7 +145,11 @@ def main() -> None:
     parser.add_argument("--max-in-flight", type=int, default=None, help="runner.max_in_flight of runner=ray")
     parser.add_argument("--with-cost", action="store_true", help="lookups also count params and MACs")
     parser.add_argument("--table", default=str(TABLE))
+    parser.add_argument("--sweep", action="store_true", help="time `nas search -m` against 6 searches one by one")
     args = parser.parse_args()
+    if args.sweep:
+        sweep_vs_serial(args.trials, args.table)
+        return
     import ray
 
     from nas.runner.ray_executor import RayExecutor

@@ -30,6 +30,21 @@ def search_help() -> str:
     return "\n".join(lines)
 
 
+def search_info() -> str:
+    """``nas search --info``: the config groups, their options and defaults, and the sweep syntax."""
+    from nas.cli.config import CONF_DIR, GROUPS, compose, group_options
+
+    config = compose([])
+    lines = [f"config directory: {CONF_DIR}", "", "config groups (key=option; * the default):"]
+    for group in GROUPS:
+        chosen = config[group].get("name")
+        shown = [f"{o}*" if o == chosen else o for o in group_options(group)]
+        lines.append(f"  {group:<10} {', '.join(shown)}")
+    lines += ["", "sweeps: nas search -m key=a,b key=range(0,3) ... [sweep_dir=<dir>] [sweep.jobs=N]",
+              "print the composed config: nas search [key=value ...] --cfg job"]
+    return "\n".join(lines)
+
+
 def print_best(summary: Any) -> None:
     best, space = summary.best, summary.space
     metrics = ", ".join(f"{k}={v:,.4g}" for k, v in best.metrics.items())

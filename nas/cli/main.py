@@ -15,6 +15,8 @@ USAGE = """usage: nas <command> [key=value ...]
 commands:
   search [key=value ...]     run a search (space=, searcher=, evaluator=, backend=, dataset=, runner=,
                              budget.trials=, seed=, run_dir=, resume=<run_dir>); `nas search --help` lists all
+  search -m key=a,b ...      a sweep: one search per combination [sweep_dir=..] [sweep.jobs=N];
+                             `--cfg job` prints the composed config, `--info` the config groups
   spaces                     the registered search spaces and published architectures
   show <arch.json|name>      an architecture: decisions, cost, shapes
   train <run_dir|arch.json|name> [recipe=cpu] [out=<dir>] [dataset=..] [backend=torch|jax] [device=..]
@@ -57,6 +59,9 @@ def cmd_search(args: Sequence[str]) -> int:
 
         print(search_help())
         return 0
+    flags = [a for a in args if a.startswith("-")]
+    if flags:
+        return _search_flags(list(args), flags)
     from nas.cli.config import compose
     from nas.runner.run import search
 
@@ -79,6 +84,41 @@ def cmd_search(args: Sequence[str]) -> int:
         print_best(summary)
     print(f"run: {summary.run_dir}")
     return 0
+
+
+def _search_flags(args: list[str], flags: list[str]) -> int:
+    """``-m``/``--multirun`` (a sweep), ``--cfg job`` (print the composed config), ``--info`` (config groups)."""
+    from nas.cli import multirun
+
+    known = {"-m", "--multirun", "--cfg", "--info"}
+    unknown = [f for f in flags if f not in known]
+    if unknown:
+        raise UserError(f"unknown option {unknown[0]!r} for `nas search`; valid: -m/--multirun, --cfg job, --info, "
+                        "--help")
+    sweep = "-m" in args or "--multirun" in args
+    rest = [a for a in args if a not in ("-m", "--multirun")]
+    if "--info" in rest:
+        from nas.cli.commands import search_info
+
+        print(search_info())
+        return 0
+    if "--cfg" in rest:
+        at = rest.index("--cfg")
+        if rest[at + 1:at + 2] != ["job"]:
+            raise UserError("--cfg takes `job` (print the composed config as yaml and exit)")
+        rest = rest[:at] + rest[at + 2:]
+        import yaml
+
+        from nas.cli.config import compose
+
+        if not sweep:
+            print(yaml.safe_dump(compose(rest), sort_keys=False), end="")
+            return 0
+        overrides, _ = multirun.split_sweep_options(rest)
+        for k, job in enumerate(multirun.expand(overrides)):
+            print(f"# job {k}: {' '.join(job)}\n" + yaml.safe_dump(compose(job), sort_keys=False), end="---\n")
+        return 0
+    return multirun.multirun(rest)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -322,19 +322,29 @@ def check_pruning(config: dict[str, Any]) -> None:
                         "set searcher.pruner=none, or run runner.workers=1")
 
 
-def search(config: dict[str, Any], progress: bool = True) -> RunSummary:
-    """Run the search the config describes, writing the run directory."""
+def prepare(config: dict[str, Any]) -> tuple[dict[str, Any], Path, SearchSpace, Searcher]:
+    """Check a new search's config and build its space, evaluator and searcher, writing nothing: the config
+    with the searcher's run options, the run directory it would create, the space and the searcher."""
     config = copy.deepcopy(config)
     check_config(config)
     check_pruning(config)
-    if config.get("resume"):
-        return resume(config["resume"], progress=progress, budget=config.get("budget", {}).get("trials"))
     run_dir = new_run_dir(config)
     config["searcher"] = SEARCHERS.get(config["searcher"]["name"]).run_options(config["searcher"], run_dir)
     space = build_space(config)
     _evaluator_in_process(config)  # the evaluator's options and files (a table, a dataset) are checked here
     searcher = build_searcher(config, space)  # and the searcher's, with the space: all before the directory exists
     searcher.start_new()
+    return config, run_dir, space, searcher
+
+
+def search(config: dict[str, Any], progress: bool = True) -> RunSummary:
+    """Run the search the config describes, writing the run directory."""
+    if config.get("resume"):
+        config = copy.deepcopy(config)
+        check_config(config)
+        check_pruning(config)
+        return resume(config["resume"], progress=progress, budget=config.get("budget", {}).get("trials"))
+    config, run_dir, space, searcher = prepare(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     config["run_dir"] = str(run_dir)
     config["space"]["resolved_macro"] = space.macro
