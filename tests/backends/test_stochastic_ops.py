@@ -26,6 +26,10 @@ from nas.data.base import ArrayDataset
 BACKENDS = ["torch", "jax"]
 SIGMAS = 5.0
 Forward = Callable[[np.ndarray], np.ndarray]
+# One batch shape per kind of mask, shared by the tests, so eager JAX compiles each random draw once.
+ELEMENTS = (64, 8, 16, 16)  # element-wise dropout: 131k draws
+MAPS = (256, 32, 4, 4)  # channel-wise dropout: 8192 (example, channel) draws
+EXAMPLES = (8192, 2, 3, 3)  # drop-path: 8192 per-example draws
 
 
 @pytest.fixture(autouse=True)
@@ -94,7 +98,7 @@ def _assert_scaled(x: np.ndarray, out: np.ndarray, keep: float) -> None:
 @pytest.mark.parametrize("rate", [0.2, 0.7])
 def test_dropout_zeroes_elements_at_rate(backend: str, rate: float) -> None:
     """Element-wise: a share ``rate`` of 131k values is zeroed, each on its own (maps are mixed)."""
-    x = _inputs((64, 8, 16, 16))
+    x = _inputs(ELEMENTS)
     out = _forward(_single("dropout", x.shape[1:], rate=rate), backend)(x)
     dropped = out == 0
     _assert_rate(dropped, rate)
@@ -109,7 +113,7 @@ def test_dropout_zeroes_elements_at_rate(backend: str, rate: float) -> None:
 def test_channelwise_dropout_zeroes_whole_maps_at_rate(backend: str, rate: float) -> None:
     """Channel-wise: each of 256 x 32 (example, channel) maps is zeroed whole with probability ``rate``,
     drawn independently per example and per channel (not shared along either axis)."""
-    x = _inputs((256, 32, 4, 4))
+    x = _inputs(MAPS)
     out = _forward(_single("dropout", x.shape[1:], rate=rate, channelwise=True), backend)(x)
     maps = (out == 0).reshape(256, 32, 16)
     assert np.array_equal(maps.all(axis=2), maps.any(axis=2))  # every map all kept or all dropped
@@ -125,7 +129,7 @@ def test_channelwise_dropout_zeroes_whole_maps_at_rate(backend: str, rate: float
 @pytest.mark.parametrize("rate", [0.2, 0.7])
 def test_drop_path_zeroes_whole_examples_at_rate(backend: str, rate: float) -> None:
     """Constant drop-path: each of 8192 examples' branch is zeroed whole with probability ``rate``."""
-    x = _inputs((8192, 2, 3, 3))
+    x = _inputs(EXAMPLES)
     out = _forward(_single("drop_path", x.shape[1:], rate=rate), backend)(x)
     examples = (out == 0).reshape(8192, -1)
     assert np.array_equal(examples.all(axis=1), examples.any(axis=1))
@@ -140,7 +144,7 @@ def test_scheduled_drop_path_ramps_with_progress(backend: str, progress: float) 
     """Scheduled (NASNet's ScheduledDropPath): the rate in effect is ``rate * progress``, scaling by its keep;
     at progress 0 nothing is dropped. A constant node at the same rate ignores progress."""
     rate = 0.4
-    x = _inputs((8192, 2, 3, 3))
+    x = _inputs(EXAMPLES)
     out = _forward(_single("drop_path", x.shape[1:], rate=rate, scheduled=True), backend, progress=progress)(x)
     effective = rate * progress
     if progress == 0.0:
@@ -157,7 +161,7 @@ def test_scheduled_drop_path_ramps_with_progress(backend: str, progress: float) 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_scheduled_drop_path_defaults_to_the_full_rate(backend: str) -> None:
     """Built and never told the progress (e.g. outside the training loops), a scheduled node drops at ``rate``."""
-    x = _inputs((8192, 2, 3, 3))
+    x = _inputs(EXAMPLES)
     out = _forward(_single("drop_path", x.shape[1:], rate=0.4, scheduled=True), backend)(x)
     _assert_rate((out == 0).reshape(8192, -1)[:, 0], 0.4)
     _assert_scaled(x, out, 0.6)
@@ -180,7 +184,7 @@ def test_eval_mode_is_the_identity(backend: str, op: str, params: dict[str, Any]
                          ids=["dropout", "dropout2d", "drop_path"])
 def test_rate_one_drops_everything(backend: str, op: str, params: dict[str, Any]) -> None:
     """At rate 1 the output is all zeros (no 0 / 0 NaN), as torch's dropout and timm's drop_path give."""
-    x = _inputs((16, 4, 2, 2))
+    x = _inputs({"dropout": MAPS if params else ELEMENTS, "drop_path": EXAMPLES}[op])
     out = _forward(_single(op, x.shape[1:], rate=1.0, **params), backend)(x)
     np.testing.assert_array_equal(out, np.zeros_like(x))
 
@@ -188,8 +192,8 @@ def test_rate_one_drops_everything(backend: str, op: str, params: dict[str, Any]
 def _masks(backend: str, seed: int, calls: int) -> list[np.ndarray]:
     """Drop masks of ``calls`` successive train-mode calls on a fresh model: jax's keys come from the build
     seed, torch's from the global generator, seeded here with ``seed``."""
-    arch = _single("dropout", (8, 4, 4), rate=0.5)
-    x = _inputs((16, 8, 4, 4))
+    arch = _single("dropout", ELEMENTS[1:], rate=0.5)
+    x = _inputs(ELEMENTS)
     torch.manual_seed(seed)
     forward = _forward(arch, backend, seed=seed)
     return [forward(x) == 0 for _ in range(calls)]
@@ -218,7 +222,7 @@ def test_jax_masks_and_progress_are_state_under_jit() -> None:
         model = nnx.merge(graph, params, rest, copy=True)
         return model(x), nnx.state(model, nnx.Not(nnx.Param))
 
-    x = _inputs((8192, 2, 3, 3))
+    x = _inputs(EXAMPLES)
     out1, rest = step(with_progress(rest, 1.0), x)
     out2, rest = step(rest, x)
     drop1, drop2 = (np.stack([out1, out2]) == 0).reshape(2, 8192, -1)[:, :, 0]
