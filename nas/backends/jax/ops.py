@@ -315,8 +315,8 @@ class DropPath(nnx.Module):
         keep = 1.0 - (self.rate * self.progress[...] if self.scheduled else self.rate)
         mask = jax.random.bernoulli(self.rngs.dropout(), keep, (x.shape[0],) + (1,) * (x.ndim - 1))
         # keep may be 0 (rate 1): every path is dropped, zeros rather than 0 / 0 (timm's drop_path)
-        scale = jnp.where(keep > 0, mask.astype(x.dtype) / jnp.where(keep > 0, keep, 1.0), 0.0)
-        return x * scale.astype(x.dtype)
+        kept = x * mask.astype(x.dtype) / jnp.where(keep > 0, keep, 1.0)  # same rounding as torch's x * mask / keep
+        return jnp.where(keep > 0, kept, jnp.zeros_like(x))
 
 
 def _mhsa(heads: int, dim_head: int) -> Callable[[jax.Array], jax.Array]:
