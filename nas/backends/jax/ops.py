@@ -314,7 +314,9 @@ class DropPath(nnx.Module):
             return x
         keep = 1.0 - (self.rate * self.progress[...] if self.scheduled else self.rate)
         mask = jax.random.bernoulli(self.rngs.dropout(), keep, (x.shape[0],) + (1,) * (x.ndim - 1))
-        return x * mask.astype(x.dtype) / keep
+        # keep may be 0 (rate 1): every path is dropped, zeros rather than 0 / 0 (timm's drop_path)
+        kept = x * mask.astype(x.dtype) / jnp.where(keep > 0, keep, 1.0)  # same rounding as torch's x * mask / keep
+        return jnp.where(keep > 0, kept, jnp.zeros_like(x))
 
 
 def _mhsa(heads: int, dim_head: int) -> Callable[[jax.Array], jax.Array]:

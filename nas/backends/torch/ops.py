@@ -86,6 +86,8 @@ class DropPath(nn.Module):
         if not self.training or drop <= 0.0:
             return x
         keep = 1.0 - drop
+        if keep <= 0.0:  # every path dropped (timm's drop_path: zeros, no division by 0)
+            return torch.zeros_like(x)
         mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
         return x * mask / keep
 
