@@ -1,0 +1,227 @@
+"""Resume is proven on searcher state: for each ask/tell searcher, a run killed with SIGKILL after ``K`` finished
+trials and resumed to ``N`` proposes the genotypes an uninterrupted run does, and ends in the same searcher state.
+
+The uninterrupted run and the resume run in this process, with the runner's ``build_searcher`` wrapped to keep the
+live searcher, so their final states are compared as they are, not only as rebuilt; the killed run is a real
+``nas search`` in its own session. Trials are the ``_faulty`` test evaluator's (hash scores after a short sleep),
+so the kill lands mid-run, usually with a trial in flight, which the resume runs again under its own id.
+Each live state is also compared with a searcher rebuilt from the finished journal (config.json + ``recover``),
+the way ``nas.runner.run`` resumes, and the live and rebuilt searchers propose the same next genotypes.
+
+Out of scope: BossNAS and FBNetV5 drive their own supernet training (no ask/tell, no ``recover``); Ray Tune is a
+driving searcher whose resume deliberately reseeds its sampler past the journalled trials (see
+``nas.searchers.ray_tune``), so it cannot be exact and is not run here.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import nas.testing.faults  # noqa: F401  (registers the _faulty evaluator in this process)
+from nas.cli.config import compose
+from nas.core.decisions import Choice, FloatRange, IntRange
+from nas.core.genotype import Genotype
+from nas.core.result import Result, TrialState
+from nas.runner import run as run_module
+from nas.runner.journal import read_events, replay
+from nas.searchers.base import Searcher
+from nas.searchers.evolution.operators import AgingPopulation
+
+N, K = 12, 5  # trials of a whole run; finished trials before the kill
+SECONDS = 0.05  # per trial: long enough for the kill to land mid-run
+DRIVER = "import sys, nas.testing.faults; from nas.cli.main import main; sys.exit(main())"
+COMMON = ["dedup=false", "evaluator=cost", "evaluator.name=_faulty", f"+evaluator.seconds={SECONDS}",
+          f"budget.trials={N}", "seed=7"]  # dedup off: see test_dedup_skips_are_not_in_the_journal
+NB201 = ["space=nb201", "space.preset=small"]
+SEARCHERS = {
+    "random": [*NB201, "searcher=random"],
+    "evolution": [*NB201, "searcher=evolution", "searcher.population_size=4", "searcher.sample_size=2"],
+    "predictor_evolution": [*NB201, "searcher=predictor_evolution", "searcher.init_samples=3",
+                            "searcher.candidates=20", "searcher.patience=4"],
+    "optuna": [*NB201, "searcher=optuna", "searcher.sampler._target_=tpe", "searcher.startup_trials=3"],
+    "nasnet_rl": [*NB201, "searcher=nasnet_rl", "searcher.hidden_size=16", "searcher.batch_size=3"],
+    "scaling": ["space=simplenet", "space.preset=small", "searcher=scaling"],
+}
+SKIPPED = {"space", "scorer", "objective", "objectives", "study_name"}  # the config, a cache, the run dir name
+
+
+def snapshot(value: Any) -> Any:
+    """Plain, comparable data for a piece of searcher state; an unknown type fails (no state is left out)."""
+    import optuna
+    import torch
+
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Searcher):
+        return {k: snapshot(v) for k, v in sorted(vars(value).items()) if k not in SKIPPED}
+    if isinstance(value, Result):
+        return (value.trial, value.genotype.fingerprint(), value.state.value, sorted(value.metrics.items()))
+    if isinstance(value, Genotype):
+        return value.fingerprint()
+    if isinstance(value, type):  # an option resolved to a class (Optuna's pruner)
+        return f"{value.__module__}.{value.__qualname__}"
+    if isinstance(value, (Choice, IntRange, FloatRange)):
+        return value.label
+    if isinstance(value, random.Random):
+        return value.getstate()
+    if isinstance(value, AgingPopulation):
+        return (value.capacity, [snapshot(m) for m in value])
+    if isinstance(value, torch.nn.Module):
+        return [(k, v.tolist()) for k, v in value.state_dict().items()]
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, torch.optim.Optimizer):
+        return snapshot(value.state_dict())
+    if isinstance(value, optuna.study.Study):
+        trials = [(t.number, t.state.name, sorted(t.params.items()), t.values, sorted(t.user_attrs.items()))
+                  for t in value.get_trials(deepcopy=False)]
+        return trials, sampler_state(value.sampler)
+    if isinstance(value, optuna.trial.Trial):
+        return value.number
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, dict):  # insertion order is state too (e.g. the order results were told)
+        return [(snapshot(k), snapshot(v)) for k, v in value.items()]
+    if isinstance(value, (list, tuple, deque)):
+        return [snapshot(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(snapshot(v) for v in value)
+    raise TypeError(f"no snapshot for searcher state of type {type(value).__name__}")
+
+
+def sampler_state(sampler: Any) -> dict[str, Any]:
+    """The random states of an Optuna sampler and of the samplers inside it (TPE's random sampler)."""
+    import optuna
+
+    out: dict[str, Any] = {}
+    for name, value in vars(sampler).items():
+        if hasattr(value, "rng") and hasattr(value.rng, "get_state"):
+            out[name] = snapshot(value.rng.get_state())
+        elif isinstance(value, optuna.samplers.BaseSampler):
+            out[name] = sampler_state(value)
+    return out
+
+
+def proposals(run_dir: Path) -> list[str]:
+    """The genotype (fingerprint) each trial id was started with, in id order; a re-run keeps its genotype."""
+    started: dict[int, str] = {}
+    for event in read_events(run_dir / "trials.jsonl"):
+        if event["event"] == "started":
+            first = started.setdefault(int(event["trial"]), event["fingerprint"])
+            assert first == event["fingerprint"], f"trial {event['trial']} was re-run with another genotype"
+    return [started[t] for t in sorted(started)]
+
+
+def outcomes(run_dir: Path) -> list[tuple]:
+    """(trial, genotype, state, metrics) of every finished trial, by id, times left out."""
+    results, pending = replay(read_events(run_dir / "trials.jsonl"))
+    assert not pending
+    return [snapshot(r) for r in sorted(results, key=lambda r: r.trial)]
+
+
+def rebuilt(run_dir: Path) -> Searcher:
+    """The searcher of a finished run, rebuilt from its config.json and journal as a resume rebuilds it."""
+    config = run_module.read_run_config(run_dir)
+    space = run_module.SPACES.get(config["space"]["name"])(preset=config["space"].get("preset"),
+                                                           **config["space"]["resolved_macro"])
+    searcher = run_module.build_searcher(config, space)
+    run_module.start_searcher(config, space, run_dir, searcher, progress=False)
+    results, _ = replay(read_events(run_dir / "trials.jsonl"))
+    searcher.recover(sorted(results, key=lambda r: r.finished))
+    return searcher
+
+
+def next_asks(searcher: Searcher, n: int = 3) -> list[str]:
+    """``n`` more ask/tell rounds with made-up scores: where two searchers in the same state go next."""
+    asked = []
+    for t in range(N, N + n):
+        genotype = searcher.ask()
+        assert genotype is not None
+        asked.append(genotype.fingerprint())
+        searcher.tell(genotype, Result(trial=t, genotype=genotype, state=TrialState.COMPLETE,
+                                       metrics={"valid_accuracy": nas.testing.faults.score(genotype)}))
+    return asked
+
+
+def finished_count(run_dir: Path) -> int:
+    return sum(e["event"] == "finished" for e in read_events(run_dir / "trials.jsonl"))
+
+
+def in_flight_after(run_dir: Path, k: int) -> bool:
+    """Whether ``k`` trials finished and the next one started: a kill now cuts a trial off."""
+    results, pending = replay(read_events(run_dir / "trials.jsonl"))
+    return len(results) >= k and bool(pending)
+
+
+def kill_after(args: list[str], run_dir: Path, k: int) -> int:
+    """Start ``nas search`` in its own session, SIGKILL it once ``k`` trials finished and the next one started (it
+    sleeps ``SECONDS``); the finished count at the kill."""
+    cmd = [sys.executable, "-c", DRIVER, "search", *args, f"run_dir={run_dir}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    try:
+        while time.time() < deadline and proc.poll() is None and not in_flight_after(run_dir, k):
+            time.sleep(0.005)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, f"the search ended before the kill ({proc.returncode}): {err[-2000:]}"
+    return finished_count(run_dir)
+
+
+def live(monkeypatch: pytest.MonkeyPatch, call: Callable[[], Any]) -> Searcher:
+    """Run ``call`` (a search or a resume in this process) and return the searcher it built."""
+    built: list[Searcher] = []
+    original = run_module.build_searcher
+
+    def keep(config: dict[str, Any], space: Any) -> Searcher:
+        built.append(original(config, space))
+        return built[-1]
+
+    monkeypatch.setattr(run_module, "build_searcher", keep)
+    call()
+    monkeypatch.setattr(run_module, "build_searcher", original)
+    assert len(built) == 1
+    return built[0]
+
+
+@pytest.mark.parametrize("name", list(SEARCHERS))
+def test_killed_and_resumed_run_matches_an_uninterrupted_one(name: str, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Same proposals, same results, same final searcher state (live and rebuilt from the journal)."""
+    args = [*SEARCHERS[name], *COMMON]
+    whole_dir, cut_dir = tmp_path / "whole", tmp_path / "cut"
+    whole = live(monkeypatch, lambda: run_module.search(compose([*args, f"run_dir={whole_dir}"]), progress=False))
+
+    at_kill = kill_after(args, cut_dir, K)
+    assert K <= at_kill < N, f"the kill should land mid-run, it came after {at_kill} of {N} trials"
+    started = proposals(cut_dir)
+    assert len(started) == at_kill + 1, "one trial should have been cut off (one worker)"
+    resumed = live(monkeypatch, lambda: run_module.resume(cut_dir, progress=False))
+
+    assert len(proposals(whole_dir)) == N
+    assert proposals(cut_dir) == proposals(whole_dir), f"{name}: the resumed run proposed other genotypes"
+    assert outcomes(cut_dir) == outcomes(whole_dir)
+    state = snapshot(whole)
+    assert snapshot(resumed) == state, f"{name}: the resumed searcher ended in another state"
+    again, again_cut = rebuilt(whole_dir), rebuilt(cut_dir)
+    assert snapshot(again) == state, f"{name}: recover() from the journal does not rebuild the live state"
+    assert snapshot(again_cut) == state
+    following = next_asks(whole)
+    assert next_asks(resumed) == following and next_asks(again_cut) == following
