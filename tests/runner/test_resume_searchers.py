@@ -225,3 +225,14 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(name: str, tmp_path
     assert snapshot(again_cut) == state
     following = next_asks(whole)
     assert next_asks(resumed) == following and next_asks(again_cut) == following
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: with dedup=true the loop tells the searcher each duplicate proposal "
+                   "(the cached result) without journalling it, so recover() cannot replay those asks and tells; "
+                   "a resume is exact only while no duplicate was proposed before the kill")
+def test_dedup_skips_are_not_in_the_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Evolution on the small NB201 space proposes duplicates; rebuilt from the journal it misses them."""
+    args = [*SEARCHERS["evolution"], *[a for a in COMMON if a != "dedup=false"], "dedup=true"]
+    whole = live(monkeypatch, lambda: run_module.search(compose([*args, f"run_dir={tmp_path}"]), progress=False))
+    assert whole.asked > N  # duplicates were proposed and answered from the cache
+    assert snapshot(rebuilt(tmp_path)) == snapshot(whole)
