@@ -280,3 +280,58 @@ def test_ray_tune_resume_runs_the_rest_and_teaches_its_sampler_the_journal(tmp_p
     assert after[:at_kill] == before
     journalled = [r for r in replay(read_events(run_dir / "trials.jsonl"))[0] if r.trial < at_kill]
     assert studies == [[(sorted(r.genotype.decisions), r.metrics["valid_accuracy"]) for r in journalled if r.ok]]
+
+
+def test_optuna_with_a_stored_study_resumes_into_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Optuna with ``searcher.storage`` cannot resume exactly, by design: the stored study already holds the killed
+    run's trials and its sampler is seeded past them (so the resume does not repeat their draws). What a broken
+    ``recover`` would break: the stored study ends with each journalled trial complete exactly once, under its
+    trial id, the trial cut off by the kill marked failed (none left running), and the journal complete."""
+    import optuna
+
+    args = [*SEARCHERS["optuna"], *COMMON, f"searcher.storage={tmp_path / 'study.log'}"]
+    run_dir = tmp_path / "cut"
+    at_kill = kill_after(args, run_dir, K)
+    assert K <= at_kill < N and len(proposals(run_dir)) == at_kill + 1
+    before = sorted(snapshot(r) for r in replay(read_events(run_dir / "trials.jsonl"))[0])
+    resumed = live(monkeypatch, lambda: run_module.resume(run_dir, progress=False))
+    after = outcomes(run_dir)
+    assert len(after) == N and after[:at_kill] == before
+    trials = resumed.study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert states.count(optuna.trial.TrialState.FAIL) == 1  # the trial the kill cut off
+    complete = [t for t in trials if t.state is optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.user_attrs["nas_trial"] for t in complete) == list(range(N))
+    by_id = {r.trial: r for r in replay(read_events(run_dir / "trials.jsonl"))[0]}
+    for trial in complete:  # each stored trial is its journalled trial: same genotype, same value
+        result = by_id[trial.user_attrs["nas_trial"]]
+        assert sorted(trial.params.items()) == sorted(result.genotype.decisions)
+        assert trial.values == [result.metrics["valid_accuracy"]]
+    assert resumed.told == N
+
+
+def test_optuna_fails_a_replayed_ask_that_proposes_another_genotype() -> None:
+    """When the replayed ask of a cut-off trial proposes another genotype (a resume that is not exact), its Optuna
+    trial is failed rather than left running; the re-run trial's result is then added as a finished trial."""
+    import optuna
+
+    from nas.searchers.optuna_search import OptunaSearcher
+    from nas.spaces.nb201 import NB201Space
+
+    def make() -> OptunaSearcher:
+        searcher = OptunaSearcher(sampler="tpe", startup_trials=3)
+        searcher.setup(NB201Space(preset="small"), 0)
+        return searcher
+
+    first = make().ask()
+    other = next(g for g in (NB201Space(preset="small").sample(i) for i in range(10)) if g != first)
+    searcher = make()
+    searcher.recover_in_flight([other])
+    assert [t.state for t in searcher.study.trials] == [optuna.trial.TrialState.FAIL]
+    searcher.tell(other, Result(trial=0, genotype=other, state=TrialState.COMPLETE, metrics={"valid_accuracy": 1.0}))
+    assert [t.state for t in searcher.study.trials][-1] is optuna.trial.TrialState.COMPLETE
+    matching = make()
+    matching.recover_in_flight([first])  # the exact case: the trial waits for the re-run's result
+    assert [t.state for t in matching.study.trials] == [optuna.trial.TrialState.RUNNING]
+    assert len(matching.pending[first.fingerprint()]) == 1
