@@ -54,7 +54,8 @@ SEARCHERS = {
     "predictor_evolution": [*NB201, "searcher=predictor_evolution", "searcher.init_samples=3",
                             "searcher.candidates=20", "searcher.patience=4"],
     "optuna": [*NB201, "searcher=optuna", "searcher.sampler._target_=tpe", "searcher.startup_trials=3"],
-    "nasnet_rl": [*NB201, "searcher=nasnet_rl", "searcher.hidden_size=16", "searcher.batch_size=3"],
+    "nasnet_rl": [*NB201, "searcher=nasnet_rl", "searcher.hidden_size=16", "searcher.batch_size=3",
+                  "searcher.ppo_epochs=1"],
     "scaling": ["space=simplenet", "space.preset=small", "searcher=scaling"],
 }
 SKIPPED = {"space", "scorer", "objective", "objectives", "study_name"}  # the config, a cache, the run dir name
