@@ -440,6 +440,8 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
     already = len(state.results)
     if already or resumed:
         searcher.recover(sorted(state.results, key=lambda r: r.finished))
+        if state.pending and not isinstance(searcher, DrivingSearcher):
+            searcher.recover_in_flight([job.genotype for job in state.pending])
     begin_evaluator(config, searcher, state)
     budget = int(config["budget"]["trials"])
     start = time.time()

@@ -143,6 +143,13 @@ class Searcher(ABC):
             self.ask()
             self.tell(result.genotype, result)
 
+    def recover_in_flight(self, genotypes: Sequence[Genotype]) -> None:
+        """After ``recover``: replay the asks of the trials that had started but not finished when the run stopped
+        (the runner runs them again under their ids and tells their results), so that the random stream and the
+        counters stand where the first run's did: the next new ask is the one the first run would have made."""
+        for _ in genotypes:
+            self.ask()
+
 
 @dataclass
 class Drive:

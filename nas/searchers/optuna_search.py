@@ -14,7 +14,7 @@ study already holds a resumed run's trials (each carries the journal's trial id 
 from __future__ import annotations
 
 import inspect
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
@@ -385,3 +385,19 @@ class OptunaSearcher(Searcher):
         for queue in self.pending.values():  # replayed asks whose trial finished with another genotype
             while queue:
                 self.study.tell(queue.popleft(), state=optuna.trial.TrialState.FAIL)
+
+    def recover_in_flight(self, genotypes) -> None:
+        """Without a storage, replay the asks of the cut-off trials (base class); an ask that proposes another
+        genotype than its trial's has its Optuna trial failed (the re-run trial is added when told), so none is left
+        running. A stored study's sampler does not replay the first run's draws: nothing to align, nothing asked."""
+        import optuna
+
+        if self.storage is not None:
+            return
+        wanted = Counter(g.fingerprint() for g in genotypes)
+        for _ in genotypes:
+            key = self.ask().fingerprint()
+            if wanted[key]:
+                wanted[key] -= 1
+            else:
+                self.study.tell(self.pending[key].pop(), state=optuna.trial.TrialState.FAIL)

@@ -232,3 +232,21 @@ class SearcherSuite:
         assert resumed.told == whole.told == n
         assert resumed.rng.getstate() == whole.rng.getstate()
         assert self.drive(resumed, 6, start=n) == self.drive(whole, 6, start=n)
+
+    def test_resume_with_a_trial_in_flight(self) -> None:
+        """Stopped with trial ``k`` asked but not told, recovered from ``k`` results plus that trial's ask
+        (``recover_in_flight``), then told its result: the searcher goes on as the uninterrupted one did."""
+        k, n = 7, 16
+        whole = self.make(6)
+        uninterrupted = self.drive(whole, n)
+        history: list[Result] = []
+        first = self.make(6)
+        self.drive(first, k, history=history)
+        cut_off = first.ask()
+        assert cut_off == uninterrupted[k]
+        resumed = self.make(6)
+        resumed.recover(history)
+        resumed.recover_in_flight([cut_off])
+        resumed.tell(cut_off, _result(k, cut_off, dummy_score(cut_off)))
+        assert self.drive(resumed, n - k - 1, start=k + 1) == uninterrupted[k + 1:]
+        assert resumed.rng.getstate() == whole.rng.getstate()
