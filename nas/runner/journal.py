@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nas.core.result import Result
+from nas.core.genotype import Genotype
+from nas.core.result import Result, TrialState
 
 
 class Journal:
@@ -85,3 +86,26 @@ def replay(events: list[dict[str, Any]]) -> tuple[list[Result], dict[int, dict[s
                 finished[trial] = Result.from_json(event)
     pending = {t: e for t, e in started.items() if t not in finished}
     return list(finished.values()), pending
+
+
+def told_sequence(events: list[dict[str, Any]]) -> list[tuple[Genotype, Result]]:
+    """What the searcher was told, in order: each finished trial, each duplicate proposal answered with an
+    earlier trial's result (``duplicate`` events) and each proposal a constraint rejected (``rejected``), as
+    (proposed genotype, result) pairs; ``Searcher.recover`` replays them as asks and tells. A duplicate of a trial
+    still running (several workers) was told nothing and is not replayed."""
+    finished: dict[int, Result] = {}
+    told: list[tuple[Genotype, Result]] = []
+    for event in events:
+        kind = event.get("event")
+        if kind == "finished":
+            trial = int(event["trial"])
+            if trial not in finished:
+                finished[trial] = Result.from_json(event)
+                told.append((finished[trial].genotype, finished[trial]))
+        elif kind == "duplicate" and event.get("of_trial") in finished:
+            told.append((Genotype.from_json(event["genotype"]), finished[event["of_trial"]]))
+        elif kind == "rejected":
+            genotype = Genotype.from_json(event["genotype"])
+            told.append((genotype, Result(trial=-1, genotype=genotype, state=TrialState.FAILED,
+                                          error=str(event.get("reason", "")))))
+    return told

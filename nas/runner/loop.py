@@ -28,6 +28,7 @@ class LoopState:
     results: list[Result] = field(default_factory=list)
     pending: list[Job] = field(default_factory=list)
     next_trial: int = 0
+    told: list[tuple[Genotype, Result]] = field(default_factory=list)  # a resumed searcher's replay, in order
 
 
 def trial_seed(seed: int, trial: int) -> int:
@@ -65,6 +66,9 @@ def run_loop(space: SearchSpace, searcher: Searcher, executor: Executor, journal
                     break
                 key = _key(space, genotype, dedup)
                 if dedup and (key in cache or key in in_flight_keys):
+                    of_trial = cache[key].trial if key in cache else None
+                    journal.append("duplicate", genotype=genotype.to_json(), fingerprint=genotype.fingerprint(),
+                                   of_trial=of_trial)  # journalled so that a resume replays this ask and tell
                     if key in cache:
                         searcher.tell(genotype, cache[key])
                     streak += 1

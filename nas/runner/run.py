@@ -24,7 +24,7 @@ from nas.data.base import DATASETS
 from nas.evaluators.base import EVALUATORS, LoadsDataset
 from nas.runner import executors
 from nas.runner.executors import Job, evaluate_job
-from nas.runner.journal import Journal, read_events, replay
+from nas.runner.journal import Journal, read_events, replay, told_sequence
 from nas.runner.loop import LoopState, run_loop, trial_seed
 from nas.runner.plots import write_cost_accuracy_plot
 from nas.runner.progress import Progress
@@ -414,7 +414,8 @@ def read_run_state(run_dir: Path, space: SearchSpace) -> LoopState:
         detail = f"an event lacks {exc}" if isinstance(exc, KeyError) else str(exc)
         raise UserError(f"cannot resume {journal}: {detail}") from None
     used = [r.trial for r in results] + [j.trial for j in jobs]
-    return LoopState(results=results, pending=jobs, next_trial=max(used, default=-1) + 1)
+    return LoopState(results=results, pending=jobs, next_trial=max(used, default=-1) + 1,
+                     told=told_sequence(events))
 
 
 def begin_evaluator(config: dict[str, Any], searcher: Searcher, state: LoopState) -> None:
@@ -439,7 +440,7 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
     start_searcher(config, space, run_dir, searcher, progress)
     already = len(state.results)
     if already or resumed:
-        searcher.recover(sorted(state.results, key=lambda r: r.finished))
+        searcher.recover(state.told)
         if state.pending and not isinstance(searcher, DrivingSearcher):
             searcher.recover_in_flight([job.genotype for job in state.pending])
     begin_evaluator(config, searcher, state)

@@ -81,6 +81,11 @@ def parse_objectives(single: str, several: list[str] | None) -> Objective | Mult
     return Objective.parse(single)
 
 
+def told_pairs(history: Iterable[Result | tuple[Genotype, Result]]) -> list[tuple[Genotype, Result]]:
+    """``recover``'s history as (proposed genotype, result) pairs (a bare result was proposed as its genotype)."""
+    return [item if isinstance(item, tuple) else (item.genotype, item) for item in history]
+
+
 class Searcher(ABC):
     """Base class: ``setup`` once, then ``ask``/``tell`` in any interleaving (trials may run in parallel).
 
@@ -132,16 +137,18 @@ class Searcher(ABC):
         """Told each per-epoch report of a running trial (in-process runs); True stops it as pruned."""
         return False
 
-    def recover(self, history: Iterable[Result]) -> None:
-        """Rebuild state after a restart by replaying finished trials in order (journal replay).
+    def recover(self, history: Iterable[Result | tuple[Genotype, Result]]) -> None:
+        """Rebuild state after a restart by replaying what the searcher was told, in order (journal replay).
 
-        Each result is replayed as the ``ask`` that proposed it followed by its ``tell``, so the random
-        stream and every counter advance as in the first run: a run of sequential trials resumed after
-        ``k`` of them proposes what the uninterrupted run would have (``SearcherSuite`` checks this).
+        Each item (a result, or a (proposed genotype, result) pair: a duplicate proposal answered with an
+        earlier trial's result, a proposal a constraint rejected) is replayed as the ``ask`` that proposed it
+        followed by its ``tell``, so the random stream and every counter advance as in the first run: a run of
+        sequential trials resumed after ``k`` of them proposes what the uninterrupted run would have
+        (``SearcherSuite`` checks this).
         """
-        for result in history:
+        for genotype, result in told_pairs(history):
             self.ask()
-            self.tell(result.genotype, result)
+            self.tell(genotype, result)
 
     def recover_in_flight(self, genotypes: Sequence[Genotype]) -> None:
         """After ``recover``: replay the asks of the trials that had started but not finished when the run stopped

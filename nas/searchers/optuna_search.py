@@ -24,7 +24,7 @@ from nas.core.decisions import Choice, FloatRange, IntRange, SpaceSpec
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
 from nas.core.result import Result, TrialState
-from nas.searchers.base import SEARCHERS, MultiObjective, Objective, Searcher
+from nas.searchers.base import SEARCHERS, MultiObjective, Objective, Searcher, told_pairs
 
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "nsgaii": "NSGAIISampler", "cmaes": "CmaEsSampler",
             "gp": "GPSampler", "qmc": "QMCSampler"}  # short names (besides auto) of optuna.samplers classes
@@ -372,15 +372,15 @@ class OptunaSearcher(Searcher):
         if self.storage is None:
             super().recover(history)
         else:
-            history = list(history)
+            history = told_pairs(history)
             self.told = len(history)
             for trial in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
                 self.study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
             stored = {t.user_attrs.get(NAS_TRIAL) for t in self.study.get_trials(deepcopy=False)
                       if t.state.is_finished()}
-            for result in history:
+            for genotype, result in history:
                 if result.trial not in stored:
-                    self.tell(result.genotype, result)
+                    self.tell(genotype, result)
                     self.told -= 1
         for queue in self.pending.values():  # replayed asks whose trial finished with another genotype
             while queue:

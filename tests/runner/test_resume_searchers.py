@@ -12,7 +12,7 @@ Ray Tune (slow) cannot be exact, by design: its resume reseeds the sampler past 
 restore Tune's experiment; its test checks what a broken recovery would break (only the rest of the budget runs,
 the journalled trials stay, the resumed sampler's study holds every completed journalled trial). Out of scope:
 BossNAS and FBNetV5 drive their own supernet training (no ask/tell, no ``recover``). With ``dedup=true`` (the
-default) a resume is exact only while no duplicate was proposed before the kill (strict xfail below).
+default) duplicate proposals are journalled and replayed too (tested below).
 """
 
 from __future__ import annotations
@@ -144,8 +144,7 @@ def rebuilt(run_dir: Path) -> Searcher:
                                                            **config["space"]["resolved_macro"])
     searcher = run_module.build_searcher(config, space)
     run_module.start_searcher(config, space, run_dir, searcher, progress=False)
-    results, _ = replay(read_events(run_dir / "trials.jsonl"))
-    searcher.recover(sorted(results, key=lambda r: r.finished))
+    searcher.recover(run_module.read_run_state(run_dir, space).told)
     return searcher
 
 
@@ -232,14 +231,17 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(name: str, tmp_path
     assert next_asks(resumed) == following and next_asks(again_cut) == following
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: with dedup=true the loop tells the searcher each duplicate proposal "
-                   "(the cached result) without journalling it, so recover() cannot replay those asks and tells; "
-                   "a resume is exact only while no duplicate was proposed before the kill")
-def test_dedup_skips_are_not_in_the_journal(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Evolution on the small NB201 space proposes duplicates; rebuilt from the journal it misses them."""
+def test_duplicate_proposals_are_journalled_and_replayed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``dedup=true`` the loop answers a duplicate proposal with the earlier trial's result; the journal keeps
+    it (``duplicate`` events) so that evolution rebuilt from the journal is in the live run's state."""
     args = [*SEARCHERS["evolution"], *[a for a in COMMON if a != "dedup=false"], "dedup=true"]
     whole = live(monkeypatch, lambda: run_module.search(compose([*args, f"run_dir={tmp_path}"]), progress=False))
     assert whole.asked > N  # duplicates were proposed and answered from the cache
+    events = read_events(tmp_path / "trials.jsonl")
+    duplicates = [e for e in events if e["event"] == "duplicate"]
+    assert len(duplicates) == whole.asked - N  # one worker: every duplicate repeats a finished trial
+    finished = {e["trial"] for e in events if e["event"] == "finished"}
+    assert all(e["of_trial"] in finished for e in duplicates)
     assert snapshot(rebuilt(tmp_path)) == snapshot(whole)
 
 
