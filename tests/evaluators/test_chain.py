@@ -187,6 +187,7 @@ def test_cli_search_writes_chain_stages(tmp_path):
         [(e["state"], e["metrics"]["chain_stage"]) for e in finished(runs[1])]
 
 
+@pytest.mark.slow  # two spawned workers importing torch: ~17 s
 def test_workers_decide_against_their_own_candidates(tmp_path):
     """With runner.workers=2 each worker process keeps its own pools: the candidates seen before a trial count
     only that worker's earlier trials (docs/evaluators.md says so)."""

@@ -205,7 +205,9 @@ def live(monkeypatch: pytest.MonkeyPatch, call: Callable[[], Any]) -> Searcher:
     return built[0]
 
 
-@pytest.mark.parametrize("name", list(SEARCHERS))
+# evolution in the default run (a real kill and resume, ~5 s); every other searcher in the slow set (CI runs both)
+@pytest.mark.parametrize("name", [name if name == "evolution" else pytest.param(name, marks=pytest.mark.slow)
+                                  for name in SEARCHERS])
 def test_killed_and_resumed_run_matches_an_uninterrupted_one(name: str, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Same proposals, same results, same final searcher state (live and rebuilt from the journal)."""
