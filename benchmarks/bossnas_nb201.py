@@ -37,7 +37,7 @@ from nas.core.cost import arch_cost
 from nas.core.ir import ArchSpec
 from nas.evaluators.supernet.embeddings import EmbeddingTable
 from nas.runner.run import build_space, search
-from nas.searchers.bossnas.selection import evolved_center
+from nas.searchers.bossnas.selection import evolved_center, rank_sum
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 OP_KINDS = ("conv3x3", "conv1x1", "avg_pool")
@@ -61,7 +61,7 @@ def run_one(args: argparse.Namespace, steps: int, accuracy: dict[str, float]) ->
                  *([f"searcher.center_top={args.center_top}"] if args.center_top is not None else []),
                  *([f"searcher.center_iterations={args.center_iterations}"] if args.center_iterations is not None
                    else []),
-                 f"seed={args.seed}", "budget.trials=2", *args.overrides]
+                 f"searcher.supernets={args.supernets}", f"seed={args.seed}", "budget.trials=2", *args.overrides]
     if args.run_root:
         overrides.append(f"run_dir={args.run_root}/nb201_steps{steps}_s{args.sample_seed}")
     config = compose(overrides)
@@ -95,14 +95,22 @@ def analyse(run_dir: Path, accuracy: dict[str, float], center_top: float | None 
     config = json.loads((run_dir / "config.json").read_text())
     space = build_space(config)
     report = json.loads((run_dir / "bossnas.json").read_text())
-    tables = [EmbeddingTable.load(run_dir / f"ratings_block{k}.npz") for k in range(3)]
-    cells = [tuple(path) for _, path in tables[0].entries]
+    members = [run_dir / m["dir"] for m in report["members"]] if report.get("supernets", 1) > 1 else [run_dir]
     searcher = config["searcher"]
     top = center_top if center_top is not None else searcher.get("center_top", 1.0)
     iterations = center_iterations if center_iterations is not None else searcher.get("center_iterations", 0)
-    center = evolved_center(tables, [t.entries for t in tables], top, iterations)
-    block_scores = [np.array([s[e] for e in t.entries]) for s, t in zip(center.scores, tables)]
-    score = np.sum(block_scores, axis=0)
+    member_blocks = []  # per supernet, per block: the population's distances to that supernet's evolved center
+    for member in members:
+        tables = [EmbeddingTable.load(member / f"ratings_block{k}.npz") for k in range(3)]
+        center = evolved_center(tables, [t.entries for t in tables], top, iterations)
+        member_blocks.append([np.array([s[e] for e in t.entries]) for s, t in zip(center.scores, tables)])
+    cells = [tuple(path) for _, path in tables[0].entries]
+    if len(members) == 1:
+        block_scores = member_blocks[0]
+        score = np.sum(block_scores, axis=0)
+    else:  # several supernets: ranks summed over supernets (as the search does), per block and in total
+        block_scores = [rank_sum([blocks[k] for blocks in member_blocks]) for k in range(3)]
+        score = rank_sum([np.sum(blocks, axis=0) for blocks in member_blocks])
     from nas.backends.torch.supernets.nb201 import path_to_decisions
 
     genotypes = [space.make(path_to_decisions(c)) for c in cells]
@@ -117,7 +125,9 @@ def analyse(run_dir: Path, accuracy: dict[str, float], center_top: float | None 
     op_preference = {op: {"accuracy": float(kendalltau([c[op] for c in counts], acc)[0]),
                           "blocks": [float(kendalltau([c[op] for c in counts], -b)[0]) for b in block_scores]}
                      for op in OP_KINDS}
+    member_tau = [float(kendalltau(-np.sum(blocks, axis=0), acc)[0]) for blocks in member_blocks]
     return {"kendall_tau": float(tau), "kendall_p": float(tau_p), "spearman": float(rho),
+            "supernets": len(members), "supernet_kendall_tau": member_tau,
             "params_kendall_tau": float(ptau), "params_spearman": float(prho),
             "block_kendall_tau": [float(kendalltau(-b, acc)[0]) for b in block_scores],
             "center_top": top, "center_iterations": center.iterations,
@@ -144,6 +154,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="the search's seed (supernet, views)")
     parser.add_argument("--steps", type=int, nargs="+", default=[300], help="steps per block (several: a curve)")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--supernets", type=int, default=1,
+                        help="supernets trained (seeds --seed, --seed + 1, ...), cells ranked by summed ranks")
     parser.add_argument("--channels", type=int, default=8)
     parser.add_argument("--cells", type=int, default=1, help="cells per stage of the proxy network")
     parser.add_argument("--limit-train", type=int, default=10000)
@@ -173,7 +185,9 @@ def main() -> None:
             row = analyse(run_dir, accuracy, args.center_top, args.center_iterations)
             print(f"{run_dir} (center: top {row['center_top']:g} after {row['center_iterations']} iterations): "
                   f"Kendall tau {row['kendall_tau']:.3f}, #params tau {row['params_kendall_tau']:.3f}, "
-                  f"per block tau {', '.join(f'{t:.2f}' for t in row['block_kendall_tau'])}")
+                  f"per block tau {', '.join(f'{t:.2f}' for t in row['block_kendall_tau'])}"
+                  + (f"; each supernet alone {', '.join(f'{t:.2f}' for t in row['supernet_kendall_tau'])}"
+                     if row["supernets"] > 1 else ""))
             print_op_preference(row)
         return
     rows = []
@@ -183,7 +197,10 @@ def main() -> None:
         print(f"steps/block {steps}: Kendall tau {row['kendall_tau']:.3f} (p={row['kendall_p']:.2g}), Spearman "
               f"{row['spearman']:.3f} over {row['n_archs']} cells; #params tau {row['params_kendall_tau']:.3f}, "
               f"rho {row['params_spearman']:.3f}; per block tau "
-              f"{', '.join(f'{t:.2f}' for t in row['block_kendall_tau'])}", flush=True)
+              f"{', '.join(f'{t:.2f}' for t in row['block_kendall_tau'])}"
+              + (f"; each of the {row['supernets']} supernets alone "
+                 f"{', '.join(f'{t:.2f}' for t in row['supernet_kendall_tau'])}" if row["supernets"] > 1 else ""),
+              flush=True)
         print(f"  gates: worst prediction batch cos {row['pred_batch_cos']:.3f}, worst reproducibility "
               f"{row['rating_reproducibility']:.3f} ({'passed' if row['gates_passed'] else 'FAILED'}); found "
               f"{row['found_test_accuracy']:.2f}% vs random {row['random_test_accuracy']:.2f}% (population best "

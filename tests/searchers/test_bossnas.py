@@ -302,6 +302,8 @@ def _nb201_search(run_dir: Path, **changes):
                       "dataset.resolution=16", "budget.trials=2",
                       *[f"searcher.{k}={v}" for k, v in options.items()]])
     summary = search(config, progress=False)
+    if not (run_dir / "ratings_block0.npz").exists():  # several supernets: their tables are in supernet<m>/
+        return summary, None
     return summary, [EmbeddingTable.load(run_dir / f"ratings_block{k}.npz") for k in range(3)]
 
 
@@ -339,6 +341,48 @@ def test_nb201_search_rates_one_population_in_every_block_and_finds_its_best_mem
     assert not np.allclose(greedy[1].pred1, tables[1].pred1, atol=1e-4)
     _, uniform = _nb201_search(tmp_path / "uniform", path_sampling="uniform")
     assert not np.allclose(uniform[0].pred1, tables[0].pred1, atol=1e-4)
+
+
+def test_nb201_supernets_rank_one_population_and_choose_the_least_sum_of_ranks(tmp_path):
+    """``supernets=2``: two supernets (seeds s, s + 1) rate the same population in ``supernet<m>/``; the first is
+    the single-supernet run of the same seed, the second differs; the found cell has the least sum of the two
+    rankings (each by the summed distance to its own evolved center)."""
+    from nas.evaluators.supernet.embeddings import EmbeddingTable
+
+    run_dir = tmp_path / "ens"
+    summary, _ = _nb201_search(run_dir, supernets=2)
+    _, single = _nb201_search(tmp_path / "one")
+    tables = [[EmbeddingTable.load(run_dir / f"supernet{m}" / f"ratings_block{k}.npz") for k in range(3)]
+              for m in range(2)]
+    for k in range(3):
+        np.testing.assert_allclose(tables[0][k].pred1, single[k].pred1, atol=1e-6)
+    assert not np.allclose(tables[1][0].pred1, tables[0][0].pred1, atol=1e-4)
+    cells = [path for _, path in tables[0][0].entries]
+    assert [path for _, path in tables[1][0].entries] == cells
+    totals = []
+    for member in tables:
+        center = selection.evolved_center(member, [t.entries for t in member], 0.33, 5)
+        totals.append([sum(center.scores[k][member[k].entries[i]] for k in range(3)) for i in range(len(cells))])
+    ranks = np.sum([np.argsort(np.argsort(t)) + 1 for t in totals], axis=0)
+    report = json.loads((run_dir / "bossnas.json").read_text())
+    assert report["supernets"] == 2 and [m["seed"] for m in report["members"]] == [0, 1]
+    np.testing.assert_allclose(report["rank_sum"]["rank_sums"], ranks)
+    best = min(range(len(cells)), key=lambda i: (ranks[i], cells[i]))
+    assert report["found"] == [list(cells[best])] * 3
+    found = [r for r in summary.results if r.tags["role"] == "found"][0]
+    assert summary.space.describe(found.genotype) == report["architecture"]
+    assert len(report["gates"]) == 6 and (run_dir / "supernet1" / "collapse.csv").exists()
+    assert "least sum of its ranks over 2 supernets" in (run_dir / "report.md").read_text()
+
+
+def test_supernets_are_refused_on_hytra():
+    cls = SEARCHERS.get("bossnas")
+    from nas.spaces.hytra.space import HyTraSpace
+
+    with pytest.raises(UserError, match="supernets"):
+        cls(supernets=2).setup(HyTraSpace(preset="cpu", input_shape=[1, 32, 32], **TINY_MACRO))
+    with pytest.raises(UserError, match="supernets must be an integer >= 1"):
+        cls(supernets=0)
 
 
 def test_fair_sampling_is_refused_where_the_supernet_has_none(tmp_path):

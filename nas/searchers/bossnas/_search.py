@@ -20,7 +20,7 @@ import json
 import os
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -90,9 +90,13 @@ def trainer_config(options: Mapping[str, Any]) -> BootstrapConfig:
 class _Search:
     """One search's state: the trainer, the tables and the block reached."""
 
-    def __init__(self, space: SearchSpace, seed: int, options: dict[str, Any], drive: Drive) -> None:
+    def __init__(self, space: SearchSpace, seed: int, options: dict[str, Any], drive: Drive,
+                 run_dir: Path | None = None, population_seed: int | None = None,
+                 log: Callable[[str], None] | None = None) -> None:
         self.space, self.seed, self.o, self.drive = space, seed, options, drive
-        self.run_dir = Path(drive.run_dir)
+        self.run_dir = Path(drive.run_dir) if run_dir is None else run_dir
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.log = drive.log if log is None else log
         dataset = dict(drive.config["dataset"])
         data = load_dataset(dataset.pop("name"), **dataset)
         supernet_options = {} if options.get("zero_init_residual") is None else \
@@ -117,10 +121,11 @@ class _Search:
                             f"choice of each position on {space.name} (set searcher.path_sampling=uniform)")
         self.blocks = probe.blocks
         self.trainer = BlockwiseTrainer(lambda: block_supernet(space, **supernet_options), data,
-                                        trainer_config(options), seed, self.run_dir, drive.log, probe.resample_necks)
+                                        trainer_config(options), seed, self.run_dir, self.log, probe.resample_necks)
         self.population: list[Path_] = []
         if self.shared:
-            pop_seed = seed if options.get("population_seed") is None else int(options["population_seed"])
+            pop_seed = population_seed if population_seed is not None else \
+                seed if options.get("population_seed") is None else int(options["population_seed"])
             cells = probe.candidates(0, probe.block_starts(0)[0])
             self.population = random.Random(f"bossnas-population/{pop_seed}").sample(cells, options["population"])
         self.tables: list[selection.EmbeddingTable] = []
@@ -153,7 +158,7 @@ class _Search:
             self._keep(table)
         where = (f"block {self.block + 1}/{self.blocks}, step {self.trainer.step}" if self.block < self.blocks
                  else "the supernet is trained and rated")
-        self.drive.log(f"bossnas: resuming from {path}: {where}")
+        self.log(f"bossnas: resuming from {path}: {where}")
         return True
 
     def _keep(self, table: selection.EmbeddingTable) -> dict:
@@ -164,7 +169,7 @@ class _Search:
         return scores
 
     def train_block(self, block: int) -> None:
-        net, o, log = self.net, self.o, self.drive.log
+        net, o, log = self.net, self.o, self.log
         if self.shared:
             start = net.block_starts(block)[0]
             every = net.candidates(block, start)
@@ -285,6 +290,9 @@ def run_search(space: SearchSpace, seed: int, options: dict[str, Any], drive: Dr
     began = time.perf_counter()
     if options.get("threads"):
         torch.set_num_threads(int(options["threads"]))
+    if int(options.get("supernets", 1)) > 1:
+        _run_ensemble(space, seed, options, drive, began)
+        return
     search = _Search(space, seed, options, drive)
     search.restore()
     for block in range(search.block, search.blocks):
@@ -306,10 +314,7 @@ def run_search(space: SearchSpace, seed: int, options: dict[str, Any], drive: Dr
                "Distance to the population center per block (lower is better), top paths and the chosen one; "
                "full tables in `ratings_block<k>.md`, collapse gates per step in `collapse.csv`.", ""]
     if search.shared:
-        center = choice["center"]
-        note = (f"the center of the best {len(center['members'])} of {len(search.population)} rated paths after "
-                f"{center['iterations']} recentering(s) (center_top {center['top']})" if center["iterations"]
-                else f"the center of all {len(search.population)} rated paths")
+        note = _center_note(choice["center"], len(search.population))
         log(f"bossnas population center: {note}")
         section += [f"Population center: {note}.", ""]
     for k in range(search.blocks):
@@ -322,6 +327,18 @@ def run_search(space: SearchSpace, seed: int, options: dict[str, Any], drive: Dr
             log(line)
         section += [f"Block {k + 1} ({_gate_note(search.gates[k])}):", "", "```",
                     *(line.strip() for line in lines), "```", ""]
+    _finish(space, seed, drive, found, choice["strategy"], failures, section)
+
+
+def _center_note(center: Mapping[str, Any], population: int) -> str:
+    return (f"the center of the best {len(center['members'])} of {population} rated paths after "
+            f"{center['iterations']} recentering(s) (center_top {center['top']})" if center["iterations"]
+            else f"the center of all {population} rated paths")
+
+
+def _finish(space: SearchSpace, seed: int, drive: Drive, found, strategy: str, failures: Sequence[str],
+            section: list[str]) -> None:
+    """The gates' verdict in the report and the log, then the found and a random architecture evaluated."""
     verdict = ("ratings are not reliable: " + "; ".join(failures)) if failures else \
         "collapse gates passed in every block (prediction batch cosine < " \
         f"{PRED_COS_MAX}, reproducibility >= {REPRO_MIN})"
@@ -329,7 +346,71 @@ def run_search(space: SearchSpace, seed: int, options: dict[str, Any], drive: Dr
     drive.add_report_section("BossNAS block ratings", "\n".join(section))
     done = {r.tags.get("role") for r in drive.results}
     if "found" not in done:
-        drive.evaluate(found, {"role": "found", "strategy": choice["strategy"]})
+        drive.evaluate(found, {"role": "found", "strategy": strategy})
     if "random" not in done:
         drive.evaluate(space.sample(random.Random(f"{seed}/random")), {"role": "random"})
-    log(f"bossnas: {verdict}")
+    drive.log(f"bossnas: {verdict}")
+
+
+def _run_ensemble(space: SearchSpace, seed: int, options: dict[str, Any], drive: Drive, began: float) -> None:
+    """``supernets`` > 1 (spaces with one path in every block): train and rate that many supernets on the same
+    population, supernet m with seed ``seed + m`` in ``supernet<m>/`` (each resumable on its own), rank the
+    population by each one's summed distance to its evolved center, and choose the least sum of ranks. Why:
+    on NB201 the ranking varies more between supernets of different seeds than any rating rule corrects;
+    ranks (not distances, whose scales differ between supernets) average that variance away."""
+    count = int(options["supernets"])
+    run_dir = Path(drive.run_dir)
+    pop_seed = seed if options.get("population_seed") is None else int(options["population_seed"])
+    members: list[_Search] = []
+    for m in range(count):
+        tag = f"supernet {m + 1}/{count}"
+        member = _Search(space, seed + m, options, drive, run_dir=run_dir / f"supernet{m}", population_seed=pop_seed,
+                         log=lambda line, tag=tag: drive.log(f"[{tag}] {line}"))
+        member.restore()
+        for block in range(member.block, member.blocks):
+            member.train_block(block)
+        member.recenter()
+        member.trainer = None  # its tables and center are all the choice needs; free the model
+        members.append(member)
+    population = members[0].population
+    totals = [[member.path_score(p) for p in population] for member in members]
+    ranks = selection.rank_sum(totals)
+    order = sorted(range(len(population)), key=lambda i: (ranks[i], population[i]))
+    best = population[order[0]]
+    blocks = members[0].blocks
+    found = members[0].net.genotype(space, [best] * blocks)
+    failures = [f"supernet {m + 1}: {f}" for m, member in enumerate(members)
+                for k, g in enumerate(member.gates) for f in gate_failures(k, g)]
+    member_rows = []
+    for m, (member, total) in enumerate(zip(members, totals)):
+        own = population[int(min(range(len(population)), key=lambda i: (total[i], population[i])))]
+        member_rows.append({"seed": seed + m, "dir": f"supernet{m}", "found": list(own),
+                            "summed_score": float(min(total)), "gates": member.gates,
+                            "center": {"top": options["center_top"], "iterations": member.center.iterations,
+                                       "members": [list(population[i]) for i in member.center.members]}})
+    choice = {"strategy": "population", "supernets": count, "members": member_rows,
+              "rank_sum": {"paths": [list(p) for p in population], "rank_sums": [float(r) for r in ranks]},
+              "found": [list(best)] * blocks, "architecture": space.describe(found),
+              "search_seconds": time.perf_counter() - began,
+              "gates": [g for member in members for g in member.gates], "gates_passed": not failures}
+    (run_dir / "bossnas.json").write_text(json.dumps(choice, indent=2) + "\n")
+    log = drive.log
+    log(f"bossnas found (least sum of ranks over {count} supernets): path {_fmt_path(best)} = "
+        f"{choice['architecture']}")
+    section = [f"Found: path `{_fmt_path(best)}` = `{choice['architecture']}`, the least sum of its ranks over "
+               f"{count} supernets (seeds {seed}..{seed + count - 1}, each in `supernet<m>/` with its own "
+               "`ratings_block<k>.md` and `collapse.csv`); each supernet ranks the population by the summed "
+               "distance to its evolved center (rank 1 = closest).", ""]
+    for m, (member, row) in enumerate(zip(members, member_rows)):
+        note = _center_note(row["center"], len(population))
+        section.append(f"- supernet {m + 1} (seed {row['seed']}): its own best `{_fmt_path(row['found'])}`; "
+                       f"population center: {note}; "
+                       + "; ".join(f"block {k + 1}: {_gate_note(g)}" for k, g in enumerate(member.gates)))
+    member_ranks = [selection.rank_sum([t]) for t in totals]
+    header = "rank  path  rank sum  " + "  ".join(f"s{m + 1}" for m in range(count))
+    lines = [header] + [f"{r + 1:>4}  {_fmt_path(population[i])}  {ranks[i]:8.1f}  "
+                        + "  ".join(f"{mr[i]:>3.0f}" for mr in member_ranks) for r, i in enumerate(order[:5])]
+    for line in lines:
+        log("    " + line)
+    section += ["", "```", *lines, "```", ""]
+    _finish(space, seed, drive, found, "population", failures, section)

@@ -24,7 +24,8 @@ PREFIXES = ("per_level", "greedy")
 
 
 INTEGER_OPTIONS = {"steps_per_block": 1, "batch_size": 2, "paths_per_step": 1, "rating_samples": 4, "rating_views": 1,
-                   "bn_batch": 2, "checkpoint_every": 1, "log_every": 1, "population": 2}
+                   "bn_batch": 2, "checkpoint_every": 1, "log_every": 1, "population": 2,
+                   "supernets": 1}
 
 
 @SEARCHERS.register("bossnas")
@@ -48,7 +49,8 @@ class BossNAS(DrivingSearcher):
     ``greedy``: training and rating after the best-rated path of each earlier block, as the released code;
     ``center_top``/``center_iterations``: the population center evolves with the population, as in the paper:
     ``center_iterations`` times, the center becomes the mean target embedding of the best-rated ``center_top``
-    fraction of the rated paths; 1.0 keeps the center of all of them).
+    fraction of the rated paths; 1.0 keeps the center of all of them; ``supernets``: that many supernets
+    (seeds ``seed``, ``seed + 1``, ...) each rate the population, which is ranked by the sum of their ranks).
     Run: ``checkpoint_every``, ``log_every`` (steps), ``threads`` (torch threads; null: torch's default),
     ``device`` (torch device of the supernet, e.g. ``cuda``; checked before the run starts).
     """
@@ -62,7 +64,8 @@ class BossNAS(DrivingSearcher):
                  prefixes: str = "greedy",
                  evolution: dict[str, Any] | None = None, population: int = 64, population_seed: int | None = None,
                  shared_prefix: str = "same", path_sampling: str = "auto", center_top: float = 0.33,
-                 center_iterations: int = 5, checkpoint_every: int = 50, log_every: int = 25, threads: int | None = 1,
+                 center_iterations: int = 5, supernets: int = 1,
+                 checkpoint_every: int = 50, log_every: int = 25, threads: int | None = 1,
                  zero_init_residual: bool | None = None, device: str = "cpu") -> None:
         if strategy not in STRATEGIES:
             raise UserError(f"bossnas strategy must be one of {', '.join(STRATEGIES)}, got {strategy!r}")
@@ -73,7 +76,8 @@ class BossNAS(DrivingSearcher):
                             "is rated only after the greedy chain)")
         ints = dict(steps_per_block=steps_per_block, batch_size=batch_size, paths_per_step=paths_per_step,
                     rating_samples=rating_samples, rating_views=rating_views, bn_batch=bn_batch,
-                    checkpoint_every=checkpoint_every, log_every=log_every, population=population)
+                    checkpoint_every=checkpoint_every, log_every=log_every, population=population,
+                    supernets=supernets)
         for key, low in INTEGER_OPTIONS.items():
             value = ints[key]
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -125,8 +129,9 @@ class BossNAS(DrivingSearcher):
                             "paths (searcher.population)")
         if space.name == "hytra" and (self.options["population"] != 64 or self.options["population_seed"] is not None
                                       or self.options["shared_prefix"] != "same" or self.options["center_top"] != 0.33
-                                      or self.options["center_iterations"] != 5):
-            raise UserError("bossnas population/population_seed/shared_prefix/center_top/center_iterations apply to "
+                                      or self.options["center_iterations"] != 5 or self.options["supernets"] != 1):
+            raise UserError("bossnas population/population_seed/shared_prefix/center_top/center_iterations/supernets "
+                            "apply to "
                             "spaces with one path in every "
                             "block (nb201); "
                             "hytra rates every candidate of a block")

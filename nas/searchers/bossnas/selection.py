@@ -18,6 +18,8 @@ BYOL's loss toward the population's mean target embedding (the "population cente
 - ``evolved_center``: for candidates rated in every block (a shared path such as an NB201 cell), the center
   evolves with the population as in the paper's population-center search: starting from every candidate,
   each iteration keeps the best-rated fraction (summed block distances) and recenters every block on it.
+- ``rank_sum``: several supernets' ratings of one population combined as sums of ranks (their distances
+  have different scales).
 - ``evolve``: an evolutionary search of whole architectures (the paper mentions one; the released
   code has none): fitness = summed block distance to the center of the *current population's*
   block embeddings, recomputed every generation; tournament selection, mutation of one block with
@@ -34,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import rankdata
 
 from nas.evaluators.supernet.embeddings import EmbeddingTable, center_distance
 
@@ -97,6 +100,11 @@ def evolved_center(tables: Sequence[EmbeddingTable], candidates: Sequence[Sequen
     per_block = distances(members)
     return EvolvedCenter([{e: float(d[i]) for i, e in enumerate(entries)} for d, entries in zip(per_block, candidates)],
                          members.tolist(), done)
+
+
+def rank_sum(totals: Sequence[Sequence[float]]) -> np.ndarray:
+    """Per candidate, the sum over raters of its rank (1 = lowest total, ties share their mean rank)."""
+    return np.sum([rankdata(np.asarray(t, dtype=float)) for t in totals], axis=0)
 
 
 def _options(scores: Scores, start: int) -> list[tuple[float, Path]]:
