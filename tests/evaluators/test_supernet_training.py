@@ -145,6 +145,50 @@ def test_make_optimizer_keeps_weight_decay_off_bn_and_bias_and_knows_its_kinds()
         make_optimizer(model, 0, 0.1, 0.9, 1e-4, "adam")
 
 
+def test_predictor_lr_scales_the_steps_of_the_predictor_only():
+    """``predictor_lr=5``: one LARS step moves every predictor tensor five times as far (relative to its norm)
+    as with 1, and every backbone and projector tensor exactly as far."""
+    cfg = SupernetConfig((16, 32, 64, 128), 8, 8, (1, 32, 32))
+    moved = {}
+    for mult in (1.0, 5.0):
+        trainer = BlockwiseTrainer(lambda: Supernet(cfg), _tiny_data(), BootstrapConfig(
+            steps_per_block=1, batch_size=4, warmup=0.0, rating_samples=4, bn_batch=4, neck_hidden=16, neck_dim=8,
+            predictor_lr=mult), seed=0)
+        model = trainer.model
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        paths = model.online.candidates(0, 0)[:4]
+        trainer.train_block(0, lambda rng: (0, []), lambda start, paths=paths: paths)
+        moved[mult] = {n: float((p.detach() - before[n]).norm()) for n, p in model.named_parameters()
+                       if p.requires_grad and not torch.equal(p.detach(), before[n])}
+    head = [n for n in moved[1.0] if n.startswith("predictors.0.")]
+    rest = [n for n in moved[1.0] if not n.startswith("predictors.")]
+    assert len(head) == 6 and any(n.startswith("online.") for n in rest) and set(moved[5.0]) == set(moved[1.0])
+    for name in head:
+        assert moved[5.0][name] == pytest.approx(5.0 * moved[1.0][name], rel=1e-3)
+    for name in rest:
+        assert moved[5.0][name] == pytest.approx(moved[1.0][name], rel=1e-3)
+
+
+def test_projector_bn_centres_every_projection_over_the_batch():
+    """``projector_bn``: the projector ends in an affine-free BN, so in training its outputs have zero batch mean
+    and unit variance per dimension (a common direction is gone); without it they share a mean."""
+    from nas.evaluators.supernet._necks import Projector
+
+    torch.manual_seed(0)
+    x = torch.relu(torch.randn(32, 16, 4, 4)) + 1.0  # features with a large common part, as after ReLU
+    plain, centred = Projector([16], 32, 8, resample=False), Projector([16], 32, 8, resample=False, last_bn=True)
+    centred.load_state_dict(plain.state_dict(), strict=False)
+    assert not list(centred.mlp[-1].parameters())  # no affine: the BN cannot learn the common direction back
+    out = centred(x, 0)
+    torch.testing.assert_close(out.mean(0), torch.zeros(8), atol=1e-5, rtol=0)
+    torch.testing.assert_close(out.var(0, unbiased=False), torch.ones(8), atol=1e-3, rtol=0)
+    assert batch_cosine(out) < 0.05 < batch_cosine(plain(x, 0))
+    assert isinstance(_tiny_siamese().online_necks[0].mlp[-1], torch.nn.Linear)
+    model = Siamese(lambda: Supernet(SupernetConfig((16, 32, 64, 128), 8, 8, (1, 32, 32))), 16, 8,
+                    projector_bn=True)
+    assert all(isinstance(n.mlp[-1], torch.nn.BatchNorm1d) for n in [*model.online_necks, *model.target_necks])
+
+
 def _table(pred: np.ndarray, target: np.ndarray) -> EmbeddingTable:
     entries = [(0, (i,)) for i in range(pred.shape[0])]
     return EmbeddingTable(0, entries, pred, pred, target, target)

@@ -58,15 +58,16 @@ class Siamese(nn.Module):
     """Online and target supernets with per-block projectors and online predictors."""
 
     def __init__(self, make_supernet: Callable[[], BlockSupernet], hidden: int, dim: int,
-                 resample: bool = True) -> None:
+                 resample: bool = True, projector_bn: bool = False) -> None:
         super().__init__()
         self.online = make_supernet()
         blocks, channels = self.online.blocks, self.online.channels
-        self.online_necks = nn.ModuleList(Projector(channels, hidden, dim, resample) for _ in range(blocks))
+        neck = lambda: Projector(channels, hidden, dim, resample, projector_bn)  # noqa: E731
+        self.online_necks = nn.ModuleList(neck() for _ in range(blocks))
         self.predictors = nn.ModuleList(Predictor(dim, hidden) for _ in range(blocks))
         self.target = make_supernet()  # built afresh and loaded: much faster than deep-copying the graphs
         self.target.load_state_dict(self.online.state_dict())
-        self.target_necks = nn.ModuleList(Projector(channels, hidden, dim, resample) for _ in range(blocks))
+        self.target_necks = nn.ModuleList(neck() for _ in range(blocks))
         self.target_necks.load_state_dict(self.online_necks.state_dict())
         for p in [*self.target.parameters(), *self.target_necks.parameters()]:
             p.requires_grad_(False)
@@ -149,18 +150,24 @@ OPTIMIZERS = ("lars", "adamw", "sgd")
 
 
 def make_optimizer(model: Siamese, block: int, lr: float, momentum: float, weight_decay: float,
-                   kind: str = "lars", eta: float = 0.01) -> torch.optim.Optimizer:
+                   kind: str = "lars", eta: float = 0.01, predictor_lr: float = 1.0) -> torch.optim.Optimizer:
     """The optimizer of one block's training; BN and bias tensors never take weight decay.
 
     ``lars`` (default): the released optimiser with trust ratios on every tensor (``LARS``): each step moves a
     tensor by about ``lr * eta`` of its norm whatever the gradient's scale, so the predictor's tiny initial
     outputs (whose cosine-loss gradients scale with 1/|q|) cannot blow up its weights; ``adamw``: per-element
     steps bounded by ``lr``; ``sgd``: heavy-ball momentum (collapses at small batches, kept for comparison).
+    ``predictor_lr`` scales the predictor's learning rate (groups carry ``lr_scale``; the schedule multiplies
+    it in): BYOL and SimSiam report that a predictor trained faster than the encoder tracks the targets instead
+    of emitting their common direction (the predictions' batch cosine gate).
     """
-    decay, other = [], []
-    for p in model.trainable(block):
-        (decay if p.ndim > 1 else other).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}]
+    head = {id(p) for p in model.predictors[block].parameters()} if predictor_lr != 1.0 else set()
+    groups = []
+    for scale, members in ((1.0, [p for p in model.trainable(block) if id(p) not in head]),
+                           (predictor_lr, [p for p in model.trainable(block) if id(p) in head])):
+        if members:
+            groups += [{"params": [p for p in members if p.ndim > 1], "weight_decay": weight_decay, "lr_scale": scale},
+                       {"params": [p for p in members if p.ndim <= 1], "weight_decay": 0.0, "lr_scale": scale}]
     if kind == "adamw":
         return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999))
     if kind == "lars":

@@ -12,9 +12,13 @@ class Projector(nn.Module):
     """BossNAS's projector neck. ``resample`` (HyTra, released): a block output at any level is brought to the
     last level's width (depthwise conv k=s=2^dlevel, 1x1 conv, BN), then global average pool, FC (bias) ->
     BN1d -> ReLU -> FC (bias); no last BN. Without ``resample`` (spaces whose blocks each end at one level,
-    NB201) each level has its own first FC on its pooled channels."""
+    NB201) each level has its own first FC on its pooled channels. ``last_bn`` appends a BN1d without affine
+    parameters (SimSiam's projector ends in BN): every projection, online and target, is centred over the batch,
+    so the common direction that ReLU features give every sample (and that averaging paths into the ensemble
+    target concentrates) cannot be predicted without reading the input."""
 
-    def __init__(self, channels: Sequence[int], hidden: int, out: int, resample: bool = True) -> None:
+    def __init__(self, channels: Sequence[int], hidden: int, out: int, resample: bool = True,
+                 last_bn: bool = False) -> None:
         super().__init__()
         levels = len(channels)
         top = channels[levels - 1]
@@ -30,7 +34,8 @@ class Projector(nn.Module):
         else:
             for level, c in enumerate(channels):
                 self.inputs[str(level)] = nn.Linear(c, hidden)
-        self.mlp = nn.Sequential(nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out))
+        self.mlp = nn.Sequential(nn.BatchNorm1d(hidden), nn.ReLU(inplace=True), nn.Linear(hidden, out),
+                                 *([nn.BatchNorm1d(out, affine=False)] if last_bn else []))
         for m in [*self.inputs.values(), *self.mlp]:
             if isinstance(m, nn.Linear):
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")

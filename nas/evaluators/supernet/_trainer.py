@@ -53,12 +53,14 @@ class BootstrapConfig:
     optimizer: str = "lars"
     lr: float = 2.0
     lars_eta: float = 0.01
+    predictor_lr: float = 1.0
     momentum: float = 0.9
     weight_decay: float = 1e-6
     warmup: float = 0.1
     base_momentum: float = 0.99
     neck_hidden: int = 256
     neck_dim: int = 64
+    projector_bn: bool = False
     prefix_grad: bool = True
     target_centering: bool = False
     rating_samples: int = 128
@@ -82,7 +84,8 @@ class BlockwiseTrainer:
 
         torch.manual_seed(seed)
         self.device = torch_device(config.device)
-        self.model = Siamese(make_supernet, config.neck_hidden, config.neck_dim, resample_necks).to(self.device)
+        self.model = Siamese(make_supernet, config.neck_hidden, config.neck_dim, resample_necks,
+                             config.projector_bn).to(self.device)
         self.train_x = torch.from_numpy(data.train_x)
         low, high = float(self.train_x.min()), float(self.train_x.max())
         fixed = Views(low, high, seed=seed + 1, min_crop=config.min_crop)
@@ -116,7 +119,7 @@ class BlockwiseTrainer:
         ``fair`` the supernet's FairNAS-fair set (every choice of every position once). Returns the last gates."""
         cfg = self.cfg
         self.optimizer = make_optimizer(self.model, block, cfg.lr, cfg.momentum, cfg.weight_decay, cfg.optimizer,
-                                        cfg.lars_eta)
+                                        cfg.lars_eta, cfg.predictor_lr)
         if self._opt_state is not None:
             self.optimizer.load_state_dict(self._opt_state)
             self._opt_state = None
@@ -127,7 +130,7 @@ class BlockwiseTrainer:
         while self.step < total:
             step = self.step
             for group in self.optimizer.param_groups:
-                group["lr"] = lr_at(cfg.lr, step, total, cfg.warmup)
+                group["lr"] = lr_at(cfg.lr, step, total, cfg.warmup) * group.get("lr_scale", 1.0)
             start, prefix = sample_prefix(self.rng)
             paths = (self.model.online.fair_paths(block, start, self.rng) if fair
                      else sample_paths(candidates(start), cfg.paths_per_step, self.rng))

@@ -36,8 +36,11 @@ class BossNAS(DrivingSearcher):
     FairNAS-fair sets where the supernet offers them, NB201, as the released NATS/MBConv configs; otherwise
     ``paths_per_step`` uniform paths, HyTra, as released), ``paths_per_step`` (4, uniform sampling only),
     ``optimizer`` (``lars``: trust ratios on every tensor, ``lars_eta``; ``adamw``; ``sgd``), ``lr``,
+    ``predictor_lr`` (the predictor's learning rate as a multiple of ``lr``),
     ``momentum``, ``weight_decay``, ``warmup`` (fraction of a block's steps, then cosine to 0), ``base_momentum``
-    (EMA, 0.99 -> 1), ``neck_hidden``/``neck_dim``, ``prefix_grad`` (earlier blocks keep training, as released),
+    (EMA, 0.99 -> 1), ``neck_hidden``/``neck_dim``, ``projector_bn`` (the projector ends in a BN without
+    affine parameters, as SimSiam's, so projections are centred over the batch), ``prefix_grad`` (earlier
+    blocks keep training, as released),
     ``min_crop`` (least crop area of the views), ``target_centering`` (subtract the batch mean of the ensemble
     targets before the loss, as DINO centers its teacher, so a constant prediction earns nothing),
     ``rating_samples`` (fixed rating images; halves give the reproducibility gate), ``rating_views`` (fixed
@@ -56,9 +59,11 @@ class BossNAS(DrivingSearcher):
     """
 
     def __init__(self, steps_per_block: int = 150, batch_size: int = 16, paths_per_step: int = 4,
-                 optimizer: str = "lars", lr: float = 2.0, lars_eta: float = 0.01, momentum: float = 0.9,
+                 optimizer: str = "lars", lr: float = 2.0, lars_eta: float = 0.01, predictor_lr: float = 1.0,
+                 momentum: float = 0.9,
                  weight_decay: float = 1e-6, warmup: float = 0.1, base_momentum: float = 0.99,
-                 neck_hidden: int = 256, neck_dim: int = 64, prefix_grad: bool = True, min_crop: float = 0.08,
+                 neck_hidden: int = 256, neck_dim: int = 64, projector_bn: bool = False, prefix_grad: bool = True,
+                 min_crop: float = 0.08,
                  target_centering: bool = False,
                  rating_samples: int = 128, rating_views: int = 1, bn_batch: int = 64, strategy: str = "greedy",
                  prefixes: str = "greedy",
@@ -100,8 +105,9 @@ class BossNAS(DrivingSearcher):
             raise UserError(f"bossnas shared_prefix must be same or greedy, got {shared_prefix!r}")
         if optimizer not in OPTIMIZERS:
             raise UserError(f"bossnas optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-        if not float(lars_eta) > 0 or not float(lr) > 0:
-            raise UserError(f"bossnas lr and lars_eta must be positive, got {lr!r} and {lars_eta!r}")
+        if not float(lars_eta) > 0 or not float(lr) > 0 or not float(predictor_lr) > 0:
+            raise UserError(f"bossnas lr, lars_eta and predictor_lr must be positive, got {lr!r}, {lars_eta!r} and "
+                            f"{predictor_lr!r}")
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise UserError(f"bossnas threads must be a positive integer or null, got {threads!r}")
         evolution = dict(evolution or {})
@@ -110,9 +116,11 @@ class BossNAS(DrivingSearcher):
             raise UserError(f"bossnas evolution has no options {sorted(unknown)}; "
                             "valid: population, generations, tournament, mutation_rate")
         self.options = dict(ints, optimizer=optimizer, lr=float(lr), lars_eta=float(lars_eta),
+                            predictor_lr=float(predictor_lr),
                             momentum=float(momentum), weight_decay=float(weight_decay), warmup=float(warmup),
                             base_momentum=float(base_momentum), neck_hidden=int(neck_hidden),
-                            neck_dim=int(neck_dim), prefix_grad=bool(prefix_grad), min_crop=float(min_crop),
+                            neck_dim=int(neck_dim), projector_bn=bool(projector_bn),
+                            prefix_grad=bool(prefix_grad), min_crop=float(min_crop),
                             target_centering=bool(target_centering),
                             strategy=strategy, prefixes=prefixes, population_seed=population_seed,
                             shared_prefix=shared_prefix, path_sampling=path_sampling,
