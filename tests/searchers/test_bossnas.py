@@ -185,6 +185,10 @@ def test_bad_options_and_space_are_user_errors():
         cls(optimizer="adam")
     with pytest.raises(UserError, match="lars_eta must be positive"):
         cls(lars_eta=0)
+    with pytest.raises(UserError, match="predictor_lr must be positive, got -1"):
+        cls(predictor_lr=-1)
+    with pytest.raises(UserError, match="lr must be positive, got 'fast'"):
+        cls(lr="fast")
     with pytest.raises(UserError, match="min_crop"):
         cls(min_crop=0)
     for bad in (0, 1.5, True, "half"):
@@ -192,7 +196,7 @@ def test_bad_options_and_space_are_user_errors():
             cls(center_top=bad)
     with pytest.raises(UserError, match="center_iterations must be an integer"):
         cls(center_iterations=-1)
-    with pytest.raises(UserError, match="center_top/center_iterations apply"):
+    with pytest.raises(UserError, match="center_top/center_iterations/supernets apply"):
         cls(center_top=0.5).setup(SPACES.get("hytra")())
     with pytest.raises(UserError, match="population must be"):
         cls(population=1)

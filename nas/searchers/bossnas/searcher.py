@@ -105,9 +105,9 @@ class BossNAS(DrivingSearcher):
             raise UserError(f"bossnas shared_prefix must be same or greedy, got {shared_prefix!r}")
         if optimizer not in OPTIMIZERS:
             raise UserError(f"bossnas optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-        if not float(lars_eta) > 0 or not float(lr) > 0 or not float(predictor_lr) > 0:
-            raise UserError(f"bossnas lr, lars_eta and predictor_lr must be positive, got {lr!r}, {lars_eta!r} and "
-                            f"{predictor_lr!r}")
+        for name, value in (("lr", lr), ("lars_eta", lars_eta), ("predictor_lr", predictor_lr)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise UserError(f"bossnas {name} must be positive, got {value!r}")
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise UserError(f"bossnas threads must be a positive integer or null, got {threads!r}")
         evolution = dict(evolution or {})
