@@ -1,9 +1,9 @@
 """The append-only JSONL journal of a run: one event per line, flushed and fsynced.
 
 Events: ``started`` (trial, genotype, fingerprint, seed), ``reported`` (trial, epoch, metrics),
-``finished`` (a ``Result``'s fields), ``retried`` (trial, attempt, reason: its worker process died and it is
-run again), ``rejected`` (a genotype over a constraint). Resume replays it; a line cut short by a kill is
-ignored.
+``finished`` (a ``Result``'s fields), ``retried`` (trial, attempt, reason: its worker process or node was
+lost and it is run again), ``rejected`` (a genotype over a constraint). Resume replays it; a line cut short by
+a kill is ignored.
 """
 
 from __future__ import annotations

@@ -207,11 +207,15 @@ def build_executor(config: dict[str, Any], journal: Journal, searcher: Searcher 
     """The configured executor; in-process runs pass each epoch's report to ``searcher.should_prune``."""
     name, options = _options(config["runner"])
     spec = evaluator_spec(config)
+
+    def retried(job: Job, attempt: int, reason: str) -> None:
+        journal.append("retried", trial=job.trial, attempt=attempt, reason=reason)
+
     if name == "ray":
         from nas.runner.ray_executor import RayExecutor
 
         try:
-            return RayExecutor(spec, **options)
+            return RayExecutor(spec, **options, on_retry=retried)
         except TypeError as exc:
             raise UserError(f"bad option for runner 'ray': {exc}") from None
     workers = int(options.get("workers", 1))
@@ -225,10 +229,6 @@ def build_executor(config: dict[str, Any], journal: Journal, searcher: Searcher 
             return False
 
         return executors.InProcessExecutor(spec, live, searcher.should_prune if searcher is not None else None)
-
-    def retried(job: Job, attempt: int, reason: str) -> None:
-        journal.append("retried", trial=job.trial, attempt=attempt, reason=reason)
-
     return executors.ProcessPoolExecutor(spec, workers, options.get("threads_per_worker"),
                                          options.get("max_retries", 2), retried)
 
@@ -250,7 +250,8 @@ def new_run_dir(config: dict[str, Any]) -> Path:
 def check_config(config: dict[str, Any]) -> None:
     """Reject values of the wrong type before anything runs (one line naming the key)."""
     for key, value, kind in (("budget.trials", config["budget"]["trials"], int), ("seed", config["seed"], int),
-                             ("runner.workers", config["runner"].get("workers", 1), int)):
+                             ("runner.workers", config["runner"].get("workers", 1), int),
+                             ("runner.max_retries", config["runner"].get("max_retries", 2), int)):
         if not isinstance(value, kind) or isinstance(value, bool) or value < 0:
             raise UserError(f"{key} must be a non-negative integer, got {value!r}")
     if config["budget"]["trials"] < 1:

@@ -1,7 +1,8 @@
 """``_faulty``: a test evaluator that misbehaves on chosen trials, for the runner's fault tests.
 
 Registered on import (``import nas.testing.faults``); worker processes and Ray workers import it too,
-since the executors import the module that registered the run's evaluator. Each trial sleeps
+since the executors import the module that registered the run's evaluator (``python -c CLI search ...`` runs
+the ``nas`` CLI with it registered, for tests that start a search in a new process). Each trial sleeps
 ``seconds`` and scores its genotype by a hash, unless ``faults`` names a fault for its trial id:
 
 - ``kill_once``: the worker process SIGKILLs itself on the trial's first attempt (a marker file under
@@ -22,6 +23,7 @@ from nas.core.genotype import Genotype
 from nas.evaluators.base import EVALUATORS, EvalContext
 
 FAULTS = ("kill_once", "kill", "raise", "memory")
+CLI = "import sys, nas.testing.faults; from nas.cli.main import main; sys.exit(main())"  # `python -c CLI search ...`
 
 
 def score(genotype: Genotype) -> float:

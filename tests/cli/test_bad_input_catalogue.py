@@ -55,6 +55,8 @@ CATALOGUE = [
     case("seed-not-integer", f"search seed=abc {FAST}", "seed must be a non-negative integer, got 'abc'"),
     case("seed-negative", f"search seed=-1 {FAST}", "seed must be a non-negative integer, got -1"),
     case("workers-not-integer", f"search runner.workers=two {FAST}", "runner.workers must be a non-negative integer"),
+    case("max-retries-negative", f"search runner=ray runner.max_retries=-1 {FAST}",
+         "runner.max_retries must be a non-negative integer, got -1"),
     case("budget-zero", "search budget.trials=0 evaluator=cost", "budget.trials must be at least 1"),
     case("budget-negative", "search budget.trials=-3 evaluator=cost", "budget.trials must be a non-negative integer"),
     case("macs-budget-negative", f"search budget.macs=-1 {FAST}", "budget.macs must be a positive number, got -1"),

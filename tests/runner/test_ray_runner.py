@@ -75,7 +75,7 @@ def test_local_cluster_retries_a_killed_worker(tmp_path):
 
 def test_ray_retries_a_trial_whose_worker_died_then_fails_one_that_always_dies(tmp_path):
     """Trial 1's worker kills itself once (retried), trial 3's every time (failed past max_retries), trial 4
-    raises (failed, not retried): the budget is met, each trial is journalled once."""
+    raises (failed, not retried): the budget is met, each trial is journalled once, each retry as ``retried``."""
     import nas.testing.faults  # noqa: F401  (registers _faulty; Ray workers import it through the executor)
     from nas.testing.faults import killed_pids
 
@@ -92,6 +92,10 @@ def test_ray_retries_a_trial_whose_worker_died_then_fails_one_that_always_dies(t
     assert sorted(e["trial"] for e in events if e["event"] == "started") == list(range(6))
     assert finished[1]["state"] == "complete" and int(finished[1]["worker"].rsplit(":", 1)[1]) != killed_pids(marks)[1]
     assert finished[3]["state"] == "failed" and finished[3]["error"].startswith("WorkerCrashedError")
+    assert finished[3]["error"].endswith("(2 attempts)")
+    retried = [(e["trial"], e["attempt"]) for e in events if e["event"] == "retried"]  # journalled by the runner
+    assert sorted(retried) == [(1, 1), (3, 1)]
+    assert all(e["reason"].startswith("WorkerCrashedError") for e in events if e["event"] == "retried")
     assert (finished[4]["state"], finished[4]["error"]) == ("failed", "RuntimeError: candidate 4 crashed")
     assert all(finished[t]["state"] == "complete" for t in (0, 2, 5))
     import ray

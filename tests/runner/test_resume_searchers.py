@@ -44,7 +44,6 @@ from nas.testing.skips import require_extra
 
 N, K = 12, 5  # trials of a whole run; finished trials before the kill
 SECONDS = 0.05  # per trial: long enough for the kill to land mid-run
-DRIVER = "import sys, nas.testing.faults; from nas.cli.main import main; sys.exit(main())"
 COMMON = ["dedup=false", "evaluator=cost", "evaluator.name=_faulty", f"+evaluator.seconds={SECONDS}",
           f"budget.trials={N}", "seed=7"]  # dedup off: see test_dedup_skips_are_not_in_the_journal
 NB201 = ["space=nb201", "space.preset=small"]
@@ -174,7 +173,7 @@ def kill_after(args: list[str], run_dir: Path, k: int, ready: Callable[[Path], b
     """Start ``nas search`` in its own session, SIGKILL it once ``ready`` (default: ``k`` trials finished and the
     next one started, which sleeps ``SECONDS``); the finished count at the kill."""
     ready = ready or (lambda d: in_flight_after(d, k))
-    cmd = [sys.executable, "-c", DRIVER, "search", *args, f"run_dir={run_dir}"]
+    cmd = [sys.executable, "-c", nas.testing.faults.CLI, "search", *args, f"run_dir={run_dir}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     deadline = time.time() + 120
