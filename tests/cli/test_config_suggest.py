@@ -15,3 +15,13 @@ def test_space_suggestions_yield_to_user_overrides(tmp_path, monkeypatch):
     assert plain["searcher"]["name"] == "random" and plain["dataset"]["resolution"] == 16
     mine = config_module.compose(["searcher=optuna", "dataset.resolution=32"])
     assert mine["searcher"]["name"] == "optuna" and mine["dataset"]["resolution"] == 32
+
+
+def test_every_image_dataset_takes_a_space_s_resolution():
+    """``space=hytra`` suggests 64 px inputs: every image dataset declares ``resolution`` so that the suggestion
+    composes with it (``dataset=cifar10`` once refused it as an unknown key)."""
+    for path in sorted((config_module.CONF_DIR / "dataset").glob("*.yaml")):
+        name = path.stem
+        root = ["dataset.root=/nowhere"] if "root:" in path.read_text() else []
+        cfg = config_module.compose(["space=hytra", f"dataset={name}", *root])
+        assert cfg["dataset"]["resolution"] == 64, name
