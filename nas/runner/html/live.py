@@ -22,9 +22,8 @@ OVERHEAD = 0.1  # the most of a search's time its refreshes may take
 class LiveReport:
     """Call it with each finished trial (``on_result``); ``finish()`` writes the final page."""
 
-    def __init__(self, run_dir: Path, interval: float = REFRESH_SECONDS) -> None:
+    def __init__(self, run_dir: Path) -> None:
         self.run_dir = Path(run_dir)
-        self.interval = interval
         self.due = -float("inf")
         self.warned = False
 
@@ -50,4 +49,4 @@ class LiveReport:
                       f"`nas report {self.run_dir}`", file=sys.stderr, flush=True)
                 self.warned = True
         took = time.monotonic() - began
-        self.due = time.monotonic() + max(self.interval, took * (1 - OVERHEAD) / OVERHEAD)
+        self.due = time.monotonic() + max(REFRESH_SECONDS, took * (1 - OVERHEAD) / OVERHEAD)

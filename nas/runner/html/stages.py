@@ -5,11 +5,11 @@ layers, head), with each group's ops, output shape, parameters and MACs. It is t
 from __future__ import annotations
 
 from collections import Counter
-from html import escape
 
 from nas.core.cost import aux_only_nodes, node_cost
 from nas.core.genotype import Genotype
 from nas.core.space import SearchSpace
+from nas.runner.html.tables import cell
 
 
 def stage_rows(space: SearchSpace, genotype: Genotype) -> list[dict[str, object]]:
@@ -33,10 +33,9 @@ def stage_rows(space: SearchSpace, genotype: Genotype) -> list[dict[str, object]
 def stage_table(space: SearchSpace, genotype: Genotype, opened: bool = True) -> str:
     """The rows as an HTML table inside a ``<details>`` (shown ``opened`` or folded)."""
     rows = stage_rows(space, genotype)
-    body = "".join(
-        f"<tr><td>{escape(str(r['stage']))}</td><td>{escape(_ops(r['ops']))}</td>"
-        f"<td>{escape(' x '.join(str(v) for v in r['shape']))}</td><td class=num>{r['params']:,}</td>"
-        f"<td class=num>{r['macs']:,}</td></tr>" for r in rows)
+    body = "".join(f"<tr>{cell(r['stage'], False)}{cell(_ops(r['ops']), False)}"
+                   f"{cell(' x '.join(str(v) for v in r['shape']), False)}{cell(r['params'])}{cell(r['macs'])}</tr>"
+                   for r in rows)
     total_params, total_macs = sum(r["params"] for r in rows), sum(r["macs"] for r in rows)
     shown = " open" if opened else ""
     return (f"<details class=stages{shown}><summary>Stage table ({len(rows)} stages, {total_params:,} params, "

@@ -83,9 +83,11 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 
 def config_table(config: dict[str, Any]) -> str:
+    """The resolved config as ``key = value`` rows (values as JSON)."""
     import json
 
-    rows = [f"<tr><td>{escape(k)}</td><td><code>{escape(json.dumps(v))}</code></td></tr>" for k, v in flatten(config)]
+    rows = [f'<tr>{cell(k, False)}<td data-v="{escape(json.dumps(v))}"><code>{escape(json.dumps(v))}</code></td></tr>'
+            for k, v in flatten(config)]
     return table(["key", "value"], rows, "sortable config")
 
 
