@@ -2,9 +2,9 @@
 trial once enough time has passed since the last write, and a last time, without the self-reload, when the
 search ends (after the runner has drawn its plots).
 
-Enough time is ``REFRESH_SECONDS`` (the page reloads itself as often), or ten times what the last write took
-when that is longer: a refresh redraws the plots (about a second each on a loaded CPU), and a search of quick
-trials (tabular, cost) must not spend more than a tenth of its time on its page.
+Enough time is ``REFRESH_SECONDS`` (the page reloads itself as often), or nine times what the last write took
+when that is longer: a refresh redraws the plots (about a second each on a loaded CPU), and a search must not
+spend more than a tenth of its time on its page.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from nas.runner.html.assets import CSS, JS
 from nas.runner.html.rundata import RunData, load_run
 
 REPORT_FILE = "report.html"
-REFRESH_SECONDS = 10  # a page of a running search reloads itself this often (the runner rewrites it as often)
+REFRESH_SECONDS = 30  # a page of a running search reloads itself this often (the runner rewrites it as often)
 
 
 def status(run: RunData, live: bool) -> tuple[str, str]:
