@@ -18,6 +18,7 @@ import nas
 from nas.cli.config import compose
 from nas.cli.main import main
 from nas.core.result import Result, TrialState
+from nas.core.space import SPACES
 from nas.runner.html import REPORT_FILE, write_html_report
 from nas.runner.journal import Journal, read_events
 from nas.runner.run import build_space, search
@@ -177,6 +178,17 @@ def fbnetv5_run(tmp_path_factory) -> tuple[Path, list[nas.Genotype]]:
     return run_dir, found
 
 
+@pytest.fixture(scope="module")
+def nasnet_run(tmp_path_factory) -> Path:
+    """A NASNet run (small preset) of two sampled architectures, for its two cell drawings in the browser."""
+    space = nas.space("nasnet", preset="small")
+    run_dir = fabricate(tmp_path_factory.mktemp("html") / "nasnet",
+                        ["space=nasnet", "space.preset=small", "searcher=random", "evaluator=cost"],
+                        [(space.sample(5), {}), (space.sample(6), {})], {})
+    write_html_report(run_dir, redraw=True)
+    return run_dir
+
+
 def test_nb201_page_has_config_one_row_per_trial_plots_and_the_cell(nb201_run) -> None:
     text, page = read_page(nb201_run)
     assert page.trials() == finished_trials(nb201_run) and len(page.trials()) == 12
@@ -250,6 +262,8 @@ def test_fbnetv5_blocks_per_found_task_and_keep_probabilities(fbnetv5_run) -> No
     probs = page.cells["sortable keep-probs"]
     assert len(probs) == len(space.slots()) and any(cells[3] == "" for cells in probs)  # '-': path 3, one task
     assert "FBNetV5 keep probabilities" in text
+    assert "<h3>Trial 1 (best trial; role=found, task=segmentation)</h3>" in text
+    assert "<h3>Trial 0 (role=found, task=classification)</h3>" in text
 
 
 def test_scaling_space_gets_a_stage_table(tmp_path) -> None:
@@ -351,13 +365,13 @@ BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
-def test_pages_in_a_real_browser(nb201_run, pareto_run, bossnas_run, fbnetv5_run) -> None:
+def test_pages_in_a_real_browser(nb201_run, pareto_run, bossnas_run, fbnetv5_run, nasnet_run) -> None:
     """Chromium loads each page from disk with no console error and no fetch, the trial table has one row per
     trial, clicking a header sorts by that column (again: the other way), and every image and SVG has a size."""
     browser = require_browser()
     sync_api = require_extra("playwright.sync_api", "dev")
     write_html_report(bossnas_run[0])
-    runs = [nb201_run, pareto_run, bossnas_run[0], fbnetv5_run[0]]
+    runs = [nb201_run, pareto_run, bossnas_run[0], fbnetv5_run[0], nasnet_run]
     with tempfile.TemporaryDirectory() as profile, sync_api.sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(profile, executable_path=str(browser),
                                                                 args=BROWSER_ARGS, headless=True)
@@ -401,3 +415,33 @@ def check_in_browser(page, run_dir: Path) -> None:
         box = element.bounding_box()
         assert box is not None and box["width"] > 0 and box["height"] > 0, (run_dir.name, element)
     page.close()
+
+
+def test_nasnet_cells_are_drawn_with_every_op_and_concat() -> None:
+    from nas.runner.html.drawings import architecture
+    from nas.spaces.nasnet.ops import OP_NAMES
+
+    genotype = nas.published("nasnet-a-mobile")
+    space = nas.space("nasnet", preset="mobile")
+    page = Page(architecture(space, genotype))
+    for kind, cell in zip(("normal", "reduce"), space.cells(genotype)):
+        texts = page.svg_texts[f"NASNet {kind} cell"]
+        assert sorted(t for t in texts if t in OP_NAMES) == sorted(op for b in cell.blocks for op in b.ops)
+        combined = [t for t in texts if t[:1].isdigit()]
+        assert combined == [f"{2 + k}{'+' if b.combine == 'add' else '|'}" for k, b in enumerate(cell.blocks)]
+        output = [t for t in page.svg_titles[f"NASNet {kind} cell"] if t.startswith("output")]
+        assert output == [f"output: concat of {list(cell.concat_indices())}"]
+
+
+@pytest.mark.parametrize("name", sorted(SPACES.names()))
+def test_every_space_gets_a_stage_table_matching_its_cost(name) -> None:
+    from nas.runner.html.drawings import DRAWINGS, architecture
+
+    space = nas.space(name)
+    genotype = space.sample(0)
+    page = Page(architecture(space, genotype))
+    rows = page.cells["stage-table"]
+    main = [cells for cells in rows if not cells[0].endswith("(aux)")]
+    assert sum(int(cells[3]) for cells in main) == nas.cost(genotype)["params"]
+    assert sum(int(cells[4]) for cells in main) == nas.cost(genotype)["macs"]
+    assert bool(page.svg_texts or page.svg_titles) == (name in DRAWINGS)

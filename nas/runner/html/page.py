@@ -51,7 +51,8 @@ def summary(run: RunData) -> str:
 def architectures(run: RunData) -> str:
     parts = []
     for result in tables.found_trials(run):
-        role = "best trial" if result is run.best else ", ".join(f"{k}={v}" for k, v in sorted(result.tags.items()))
+        tags = ", ".join(f"{k}={v}" for k, v in sorted(result.tags.items()))
+        role = "; ".join(part for part in ("best trial" if result is run.best else "", tags) if part)
         parts.append(f"<h3>Trial {result.trial} ({escape(role)})</h3>"
                      f"<p><code>{escape(run.space.describe(result.genotype))}</code> "
                      f"(fingerprint {escape(result.fingerprint)})</p>"
