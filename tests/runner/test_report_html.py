@@ -11,6 +11,7 @@ import webbrowser
 from collections import defaultdict
 from html.parser import HTMLParser
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -133,47 +134,49 @@ def fabricate(run_dir: Path, overrides: list[str], trials: list[tuple[nas.Genoty
     return run_dir
 
 
-def csv_text(rows: list[dict]) -> str:
-    lines = [",".join(rows[0])] + [",".join(str(v) for v in row.values()) for row in rows]
-    return "\n".join(lines) + "\n"
-
-
 @pytest.fixture(scope="module")
 def bossnas_run(tmp_path_factory) -> tuple[Path, nas.Genotype]:
-    """A HyTra BossNAS run: a found and a random path, bossnas.json and one ratings table per block (the
-    columns of ``nas.searchers.bossnas._search.write_tables``)."""
+    """A HyTra BossNAS run: a found and a random path, bossnas.json and one ratings table per block, written by
+    BossNAS's own ``write_tables`` from made-up scores (the search that rates paths is too heavy for here)."""
+    from nas.searchers.bossnas._search import write_tables
+
     space = nas.space("hytra")
     found, other = space.sample(1), space.sample(2)
     tokens = [found[f"layer{i}"] for i in range(16)]
     paths = [tokens[k:k + 4] for k in range(0, 16, 4)]
     files = {"bossnas.json": json.dumps({"strategy": "greedy", "found": paths, "architecture": space.describe(found),
                                          "gates_passed": True})}
-    for k, path in enumerate(paths):
-        rows = [{"start_level": 0, "path": "".join(map(str, path)), "score": 0.125, "rank": 1}]
-        rows += [{"start_level": 0, "path": f"{k}55{j}", "score": 0.5 + j / 10, "rank": 2 + j} for j in range(3)]
-        files[f"ratings_block{k}.csv"] = csv_text(rows)
     run_dir = fabricate(tmp_path_factory.mktemp("html") / "bossnas",
                         ["space=hytra", "searcher=bossnas", "evaluator=cost"],
                         [(found, {"role": "found", "strategy": "greedy"}), (other, {"role": "random"})], files)
+    for k, path in enumerate(paths):
+        scores = {(0, tuple(path)): 0.125, **{(0, (k, 5, 5, j)): 0.5 + j / 10 for j in range(3)}}
+        write_tables(run_dir, SimpleNamespace(block=k, save=lambda file: None), scores)
     return run_dir, found
 
 
 @pytest.fixture(scope="module")
 def fbnetv5_run(tmp_path_factory) -> tuple[Path, list[nas.Genotype]]:
-    """An FBNetV5 run over two tasks: a found architecture per task and keep_probs.csv (the columns of
-    ``nas.searchers.fbnetv5._driver.keep_prob_rows``)."""
+    """An FBNetV5 run over two tasks: a found architecture per task, and keep_probs.csv written by FBNetV5's own
+    ``write_keep_probs`` from made-up probabilities (blocks of path 3 do not reach the classification head)."""
+    import torch
+
+    from nas.searchers.fbnetv5._driver import write_keep_probs
+
     space = nas.space("fbnetv5", tasks=["classification", "segmentation"])
     found = [space.sample(3), space.sample(4)]
     slots = space.slots()
-    tasks = ("classification", "segmentation")
-    rows = [{"task": task, "block": s.label, "stage": s.stage, "path": s.path, "reaches_task": int(s.path != 3 or t),
-             "keep_prob": round(0.1 + 0.8 * (i % 5) / 4, 4)}
-            for t, task in enumerate(tasks) for i, s in enumerate(slots)]
+    tasks = ["classification", "segmentation"]
+    probs = torch.tensor([[0.1 + 0.8 * (i % 5) / 4 for i in range(len(slots))]] * 2)
+    reach = torch.tensor([[int(s.path != 3 or t) for s in slots] for t in range(2)])
+    search_state = SimpleNamespace(dists=SimpleNamespace(probs=probs), cost=SimpleNamespace(reach=reach),
+                                   plan=SimpleNamespace(decisions=tuple(s.label for s in slots)))
     run_dir = fabricate(tmp_path_factory.mktemp("html") / "fbnetv5",
                         ["space=fbnetv5", "searcher=fbnetv5", "evaluator=cost",
                          "space.macro.tasks=[classification,segmentation]"],
                         [(found[0], {"role": "found", "task": "classification"}),
-                         (found[1], {"role": "found", "task": "segmentation"})], {"keep_probs.csv": csv_text(rows)})
+                         (found[1], {"role": "found", "task": "segmentation"})], {})
+    write_keep_probs(run_dir, search_state, tasks, slots)
     write_html_report(run_dir, redraw=True)
     return run_dir, found
 
