@@ -53,6 +53,8 @@ def load_run(run_dir: str | Path) -> RunData:
     journal = run_dir / "trials.jsonl"
     try:
         events = read_events(journal)
+        if any(not isinstance(e, dict) for e in events):
+            raise ValueError("a line is not a JSON object")
         results, pending = replay(events)
         for result in results:
             try:
