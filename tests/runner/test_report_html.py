@@ -448,3 +448,20 @@ def test_every_space_gets_a_stage_table_matching_its_cost(name) -> None:
     assert sum(int(cells[3]) for cells in main) == nas.cost(genotype)["params"]
     assert sum(int(cells[4]) for cells in main) == nas.cost(genotype)["macs"]
     assert bool(page.svg_texts or page.svg_titles) == (name in DRAWINGS)
+
+
+def test_failed_and_running_trials(tmp_path) -> None:
+    """A failed trial has its row (state and error shown, empty metrics sort last); a started trial counts as
+    running on a live page and is not a row."""
+    space = nas.space("nb201")
+    run_dir = fabricate(tmp_path / "run", ["evaluator=cost"], [(space.sample(0), {})], {})
+    failed, running = space.sample(1), space.sample(2)
+    with Journal(run_dir / "trials.jsonl") as journal:
+        journal.finished(Result(trial=1, genotype=failed, state=TrialState.FAILED, error="out of memory"))
+        journal.append("started", trial=2, genotype=running.to_json(), fingerprint=running.fingerprint(), seed=2)
+    write_html_report(run_dir, live=True)
+    text, page = read_page(run_dir)
+    assert page.trials() == [0, 1]
+    assert '<td data-v="failed" title="out of memory">failed</td>' in text
+    assert page.cells["sortable trials"][1][2] == ""  # no valid_accuracy
+    assert "2 trials finished, 1 running" in text and REFRESH in text
