@@ -4,9 +4,19 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install search test test-slow lint clean
+.PHONY: install browser search test test-slow lint clean
 
-install: $(STAMP)
+install: $(STAMP) browser
+
+# The report.html test drives the system's chromium (Playwright, no downloaded browser). Installed with apt-get
+# when absent and possible (root); elsewhere that test is skipped with its reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; \
+	  else \
+	    echo "chromium is not installed and cannot be here (needs root and apt-get): the report.html browser test will be skipped"; \
+	  fi; }
 
 # torch first, pinned to the CPU build, so no other package pulls a CUDA build of torch.
 $(STAMP): pyproject.toml

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nas.testing.skips import NEEDS_GPU, extra_reason, skip_allowed
+from nas.testing.skips import NEEDS_BROWSER, NEEDS_GPU, extra_reason, skip_allowed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,6 +38,7 @@ def run_pytest(tmp_path: Path, body: str) -> subprocess.CompletedProcess:
 def test_reasons() -> None:
     assert skip_allowed(f"Skipped: {NEEDS_GPU} for this")
     assert skip_allowed(extra_reason("ray", "ray"))
+    assert skip_allowed(f"{NEEDS_BROWSER}: no chromium on the PATH")
     assert not skip_allowed("NB201 table not found at /x")
     assert not skip_allowed("could not import 'jax': No module named 'jax'")
 

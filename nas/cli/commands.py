@@ -1,4 +1,4 @@
-"""The commands besides ``search``: spaces, show, export, train (and ``search --help``)."""
+"""The commands besides ``search``: spaces, show, export, train, report (and ``search --help``)."""
 
 from __future__ import annotations
 
@@ -120,6 +120,28 @@ def cmd_export(args: Sequence[str], options: dict[str, str]) -> int:
         f"trained ({weights})" if weights else "untrained"
     print(f"outputs: {', '.join(model.heads)}; weights: {kept}")
     print(f"exported: {out}")
+    return 0
+
+
+REPORT_USAGE = "usage: nas report <run_dir> [--open]"
+
+
+def cmd_report(args: Sequence[str]) -> int:
+    """``nas report <run_dir> [--open]``: rebuild ``report.html`` (and the plots) from the run directory."""
+    flags = [a for a in args if a.startswith("-")]
+    positional = [a for a in args if not a.startswith("-")]
+    unknown = [f for f in flags if f != "--open"]
+    if unknown or len(positional) != 1:
+        raise UserError(f"unknown option {unknown[0]!r}; {REPORT_USAGE}" if unknown else REPORT_USAGE)
+    from nas.runner.html import write_html_report
+
+    path = write_html_report(positional[0], redraw=True)
+    print(f"report: {path}")
+    if "--open" in flags:
+        import webbrowser
+
+        if not webbrowser.open(path.resolve().as_uri()):
+            print("warning: no browser could be started; open the file above yourself", file=sys.stderr)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``nas``: search, resume, show, list spaces, export and train architectures.
+"""``nas``: search, resume, show, list spaces, export and train architectures, rebuild a run's report.
 
 A user's mistake prints one ``error:`` line and exits with code 2; no traceback.
 """
@@ -22,6 +22,7 @@ commands:
   train <run_dir|arch.json|name> [recipe=cpu] [out=<dir>] [dataset=..] [backend=torch|jax] [device=..]
                              train an architecture into a model; `nas train resume=<dir>` continues one
   export <train_dir|run_dir|arch.json|name> format=onnx|pt2|flax|json [weights=..] [task=..] [out=..]
+  report <run_dir> [--open]  rebuild the run's report.html (self-contained page) and open it in a browser
 """
 
 
@@ -139,10 +140,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "export":
             return commands.cmd_export(rest, _pairs(rest[1:], {"format", "trial", "out", "seed", "weights", "task"},
                                                     "export"))
+        if command == "report":
+            return commands.cmd_report(rest)
         if command == "train":
             positional = [a for a in rest[:1] if "=" not in a]
             return commands.cmd_train(positional, _pairs(rest[len(positional):], TRAIN_KEYS, "train"))
-        raise UserError(f"unknown command {command!r}; valid: search, spaces, show, export, train")
+        raise UserError(f"unknown command {command!r}; valid: search, spaces, show, export, train, report")
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

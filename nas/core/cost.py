@@ -45,7 +45,8 @@ def aux_only_nodes(arch: ArchSpec) -> set[str]:
     return ancestors(aux) - ancestors(kept)
 
 
-def _node_cost(arch: ArchSpec, node: Node) -> tuple[int, int]:
+def node_cost(arch: ArchSpec, node: Node) -> tuple[int, int]:
+    """(params, MACs) of one node of ``arch``."""
     opdef = OPS[node.op]
     ins, p = arch.in_shapes(node), node.p
     return opdef.params(ins, p, node.shape), opdef.macs(ins, p, node.shape)
@@ -61,7 +62,7 @@ def arch_cost(arch: ArchSpec) -> dict[str, int]:
     for node in arch.nodes:
         if node.op == "input":
             continue
-        p, m = _node_cost(arch, node)
+        p, m = node_cost(arch, node)
         if node.name in aux:
             aux_params, aux_macs = aux_params + p, aux_macs + m
         else:

@@ -16,10 +16,8 @@ def new_axes(size: tuple[float, float] = (6, 3.6)) -> tuple[Any, Any]:
     return plt.subplots(figsize=size, dpi=110)
 
 
-def save(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str = "", legend: str = "best") -> Path:
-    """Label, grid, legend, write ``path`` as PNG and release the figure."""
-    import matplotlib.pyplot as plt
-
+def finish(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str = "", legend: str = "best") -> Any:
+    """Label the axes, add grid and legend, and lay the figure out; returns ``fig``."""
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -27,6 +25,13 @@ def save(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str = "
     ax.grid(alpha=0.3)
     ax.legend(loc=legend)
     fig.tight_layout()
+    return fig
+
+
+def save_png(fig: Any, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as PNG and release it."""
+    import matplotlib.pyplot as plt
+
     fig.savefig(path)
     plt.close(fig)
     return path

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from nas.core.pareto import pareto_indices
 from nas.core.result import Result
 from nas.core.space import SearchSpace
-from nas.runner.figures import new_axes, save
+from nas.runner.figures import finish, new_axes, save_png
 from nas.searchers.base import MultiObjective
 
 
@@ -28,7 +29,7 @@ def write_pareto(run_dir: Path, results: list[Result], objectives: MultiObjectiv
             "front": [{"trial": r.trial, "genotype": r.genotype.to_json(), "fingerprint": r.fingerprint,
                        "metrics": dict(r.metrics), "description": space.describe(r.genotype)} for r in front]}
     (run_dir / "pareto.json").write_text(json.dumps(data, indent=2) + "\n")
-    _plot(run_dir, results, front, objectives)
+    save_png(pareto_figure(results, front, objectives), run_dir / "pareto.png")
     metrics = [o.metric for o in objectives.objectives]
     lines = ["", f"## Pareto front ({len(front)} trials; objectives {', '.join(names)})", "",
              "| trial | " + " | ".join(metrics) + " | architecture |", "|---:|" + "---:|" * len(metrics) + "---|"]
@@ -39,7 +40,8 @@ def write_pareto(run_dir: Path, results: list[Result], objectives: MultiObjectiv
     return front
 
 
-def _plot(run_dir: Path, results: list[Result], front: list[Result], objectives: MultiObjective) -> None:
+def pareto_figure(results: list[Result], front: list[Result], objectives: MultiObjective) -> Any:
+    """Every trial and the front, the second objective on x and the first on y (a labelled figure)."""
     x_obj, y_obj = objectives.objectives[1], objectives.objectives[0]
     ok = [r for r in results if r.ok and x_obj.metric in r.metrics and y_obj.metric in r.metrics]
     fig, ax = new_axes((6, 4))
@@ -50,4 +52,4 @@ def _plot(run_dir: Path, results: list[Result], front: list[Result], objectives:
             label="Pareto front")
     if x_obj.metric in ("params", "macs"):
         ax.set_xscale("log")
-    save(fig, ax, run_dir / "pareto.png", f"{x_obj.metric} ({x_obj.mode})", f"{y_obj.metric} ({y_obj.mode})")
+    return finish(fig, ax, f"{x_obj.metric} ({x_obj.mode})", f"{y_obj.metric} ({y_obj.mode})")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from nas.core.result import Result
-from nas.runner.figures import new_axes, save
+from nas.runner.figures import finish, new_axes, save_png
 from nas.searchers.base import Objective
 
 FILENAME = "cost_vs_accuracy.png"
@@ -36,8 +37,8 @@ def envelope(points: list[tuple[float, float]], mode: str = "max") -> list[tuple
     return out
 
 
-def write_cost_accuracy_plot(run_dir: Path, results: list[Result], objective: Objective) -> Path | None:
-    """``cost_vs_accuracy.png``: objective vs MACs (log axis) with the frontier; None if nothing to plot."""
+def cost_accuracy_figure(results: list[Result], objective: Objective) -> Any | None:
+    """Objective vs MACs (log axis) with the frontier, as a labelled figure; None if nothing to plot."""
     points = cost_points(results, objective)
     if not points:
         return None
@@ -48,5 +49,11 @@ def write_cost_accuracy_plot(run_dir: Path, results: list[Result], objective: Ob
         ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="C3", label="frontier")
     if min(p[0] for p in points) > 0:
         ax.set_xscale("log")
-    return save(fig, ax, Path(run_dir) / FILENAME, "MACs per example (FLOPs / 2)", objective.metric,
-                "objective vs compute", legend="lower right")
+    return finish(fig, ax, "MACs per example (FLOPs / 2)", objective.metric, "objective vs compute",
+                  legend="lower right")
+
+
+def write_cost_accuracy_plot(run_dir: Path, results: list[Result], objective: Objective) -> Path | None:
+    """``cost_vs_accuracy.png``: objective vs MACs (log axis) with the frontier; None if nothing to plot."""
+    fig = cost_accuracy_figure(results, objective)
+    return None if fig is None else save_png(fig, Path(run_dir) / FILENAME)

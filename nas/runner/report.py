@@ -9,7 +9,7 @@ from typing import Any
 
 from nas.core.result import Result, TrialState
 from nas.core.space import SearchSpace
-from nas.runner.figures import new_axes, save
+from nas.runner.figures import finish, new_axes, save_png
 from nas.searchers.base import Objective
 
 SHOWN_METRICS = ("valid_accuracy", "test_accuracy", "params", "macs", "train_seconds")
@@ -84,8 +84,8 @@ def write_report(run_dir: Path, results: list[Result], objective: Objective, spa
     (run_dir / "report.md").write_text("\n".join(lines))
 
 
-def write_progress_plot(run_dir: Path, results: list[Result], objective: Objective) -> None:
-    """``progress.png``: each trial's objective and the best so far, by trial order."""
+def progress_figure(results: list[Result], objective: Objective) -> Any:
+    """Each trial's objective and the best so far, by finishing order (a labelled figure)."""
     ordered = sorted(results, key=lambda r: r.finished)
     xs, ys, best, best_so_far = [], [], [], -math.inf
     for k, r in enumerate(ordered, start=1):
@@ -100,4 +100,9 @@ def write_progress_plot(run_dir: Path, results: list[Result], objective: Objecti
     finite = [(k, b) for k, b in enumerate(best, start=1) if math.isfinite(b)]
     if finite:
         ax.step(*zip(*finite), where="post", color="C3", label="best so far")
-    save(fig, ax, run_dir / "progress.png", "finished trials", objective.metric, "search progress")
+    return finish(fig, ax, "finished trials", objective.metric, "search progress")
+
+
+def write_progress_plot(run_dir: Path, results: list[Result], objective: Objective) -> None:
+    """``progress.png``: each trial's objective and the best so far, by trial order."""
+    save_png(progress_figure(results, objective), run_dir / "progress.png")

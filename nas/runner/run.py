@@ -10,7 +10,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from nas.data.base import DATASETS
 from nas.evaluators.base import EVALUATORS, LoadsDataset
 from nas.runner import executors
 from nas.runner.executors import Job, evaluate_job
+from nas.runner.html.live import LiveReport
 from nas.runner.journal import Journal, read_events, replay, told_sequence
 from nas.runner.loop import LoopState, run_loop, trial_seed
 from nas.runner.plots import write_cost_accuracy_plot
@@ -360,13 +361,7 @@ def resume(run_dir: str | os.PathLike, progress: bool = True, budget: int | None
     if budget is not None:
         config["budget"]["trials"] = budget
     check_config(config)
-    macro = config["space"].pop("resolved_macro")
-    name = config["space"]["name"]
-    try:
-        space = SPACES.get(name)(preset=config["space"].get("preset"), **macro)
-    except (UserError, TypeError, ValueError) as exc:
-        raise UserError(f"{run_dir / CONFIG_FILE}: this build cannot rebuild the run's space ({exc})") from None
-    config["space"]["resolved_macro"] = macro
+    space = run_space(run_dir, config)
     state = read_run_state(run_dir, space)
     return _run(config, run_dir, space, state, progress)
 
@@ -392,6 +387,15 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
         raise UserError(f"{config_file} is not the config of a `nas search` run: bad "
                         f"{', '.join(bad) or 'space (no name or resolved_macro)'}")
     return config
+
+
+def run_space(run_dir: Path, config: dict[str, Any]) -> SearchSpace:
+    """The space of a run, rebuilt from its ``config.json`` (the preset and the resolved macro settings)."""
+    macro = config["space"]["resolved_macro"]
+    try:
+        return SPACES.get(config["space"]["name"])(preset=config["space"].get("preset"), **macro)
+    except (UserError, TypeError, ValueError) as exc:
+        raise UserError(f"{run_dir / CONFIG_FILE}: this build cannot rebuild the run's space ({exc})") from None
 
 
 def read_run_state(run_dir: Path, space: SearchSpace) -> LoopState:
@@ -451,7 +455,14 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
     with Journal(run_dir / "trials.jsonl") as journal:
         driving = isinstance(searcher, DrivingSearcher)
         shown_budget = budget if not driving or searcher.counts_budget else None
-        show = Progress(shown_budget, objective, already=already, enabled=progress)
+        progress_line = Progress(shown_budget, objective, already=already, enabled=progress)
+        page = LiveReport(run_dir)
+        page.start()
+
+        def show(result: Result, results: list[Result]) -> None:
+            progress_line(result, results)
+            page(result, results)
+
         if driving:
             results = _drive(config, run_dir, searcher, journal, state, budget, show, progress, sections)
         else:
@@ -472,11 +483,13 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
     write_progress_plot(run_dir, results, objective)
     if any("macs" in r.metrics for r in results):
         write_cost_accuracy_plot(run_dir, results, objective)
+    page.finish()
     return RunSummary(run_dir, results, best, space)
 
 
 def _drive(config: dict[str, Any], run_dir: Path, searcher: DrivingSearcher, journal: Journal, state: LoopState,
-           budget: int, show: Progress, progress: bool, sections: list[tuple[str, str]]) -> list[Result]:
+           budget: int, show: Callable[[Result, list[Result]], None], progress: bool,
+           sections: list[tuple[str, str]]) -> list[Result]:
     """Hand the run to a self-driven searcher; every trial it evaluates or records is journalled."""
     results = state.results
     spec = evaluator_spec(config)

@@ -7,6 +7,7 @@ file or a broken import cannot silently turn a test into a skip.
 from __future__ import annotations
 
 import importlib
+import shutil
 from pathlib import Path
 from types import ModuleType
 
@@ -16,8 +17,9 @@ NEEDS_GPU = "needs a GPU"
 NEEDS_CUDA = "needs CUDA"
 NEEDS_NO_GPU = "needs no GPU"  # tests of the error raised when a requested device is missing
 NEEDS_EXTRA = "needs the optional extra"
+NEEDS_BROWSER = "needs a browser"  # the report.html test drives the system's chromium
 
-ALLOWED_SKIP_PREFIXES: tuple[str, ...] = (NEEDS_GPU, NEEDS_CUDA, NEEDS_NO_GPU, NEEDS_EXTRA)
+ALLOWED_SKIP_PREFIXES: tuple[str, ...] = (NEEDS_GPU, NEEDS_CUDA, NEEDS_NO_GPU, NEEDS_EXTRA, NEEDS_BROWSER)
 
 
 def skip_allowed(reason: str) -> bool:
@@ -47,3 +49,13 @@ def require_shared_data(path: Path) -> Path:
         pytest.fail(f"shared data not found at {path}: tests of real data need the shared data folder beside the "
                     "repository (as in CI)", pytrace=False)
     return path
+
+
+def require_browser(name: str = "chromium") -> Path:
+    """The system browser ``name`` on the PATH, or skip the calling test with the allowed reason (``make install``
+    installs Debian's chromium where it can: as root with apt-get)."""
+    found = shutil.which(name)
+    if found is None:
+        pytest.skip(f"{NEEDS_BROWSER}: no {name} on the PATH (apt-get install -y {name}; `make install` does it as "
+                    "root)")
+    return Path(found)

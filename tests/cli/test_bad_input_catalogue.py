@@ -205,6 +205,15 @@ CATALOGUE = [
     case("resume-budget-not-integer", "search resume={in}/run budget.trials=abc",
          "budget.trials must be a non-negative integer, got 'abc'"),
     case("resume-budget-zero", "search resume={in}/run budget.trials=0", "budget.trials must be at least 1"),
+    # `nas report` of a foreign or corrupt directory
+    case("report-no-such-dir", "report {in}/none", "not a run directory (no such directory)"),
+    case("report-not-a-run-dir", "report {in}/empty", "not a run directory (no config.json)"),
+    case("report-config-not-json", "report {in}/run_config_not_json", "config.json is corrupt (not JSON"),
+    case("report-journal-another-version", "report {in}/run_old_version",
+         "run_old_version/trials.jsonl: trial 0: genotype is from nb201 version 0; this build reads version 1"),
+    case("report-journal-not-text", "report {in}/run_binary_journal", "cannot read"),
+    case("report-journal-not-objects", "report {in}/run_list_journal", "a line is not a JSON object"),
+    case("report-unknown-option", "report {in}/run --browser", "unknown option '--browser'"),
 ]
 
 
