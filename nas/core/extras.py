@@ -1,16 +1,14 @@
 """Optional extras: which feature needs which extra, and the one-line error when it is not installed.
 
 The core install (``pip install nas-engine``) has torch, Hydra, scikit-learn, Optuna and the plotting libraries;
-JAX/Flax, Ray, ONNX, pycocotools and the trackers come with extras (pyproject.toml). Code that needs one imports
-it through ``require`` (or checks first with ``check``), so a missing extra is a ``UserError`` naming the extra
+JAX/Flax, Ray, ONNX, pycocotools and the trackers come with extras (pyproject.toml). Code that needs one calls
+``check`` before it imports or starts anything, so a missing extra is a ``UserError`` naming the extra
 to install, which the CLI prints as one line with exit code 2, instead of an ``ImportError`` deep in a trial.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
-from types import ModuleType
 
 from nas.core.errors import UserError
 
@@ -50,20 +48,6 @@ def check(extra: str, feature: str) -> None:
         raise ValueError(f"unknown extra {extra!r}; valid: {', '.join(EXTRAS)}")
     if not all(_installed(module) for module in EXTRAS[extra]):
         raise MissingExtraError(message(feature, extra))
-
-
-def require(module: str, feature: str) -> ModuleType:
-    """Import ``module`` (of an extra); a missing extra raises ``MissingExtraError`` for ``feature``.
-
-    An ``ImportError`` of a module that is installed but broken is raised as it is: that is a bug, not a missing
-    extra."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        extra = extra_of(exc)
-        if extra is None:
-            raise
-        raise MissingExtraError(message(feature, extra)) from None
 
 
 def extra_of(exc: ModuleNotFoundError) -> str | None:

@@ -74,17 +74,11 @@ def test_check_of_an_unknown_extra_is_a_bug_not_a_user_error():
         extras.check("gpu", "x")
 
 
-def test_require_imports_or_names_the_extra(monkeypatch):
-    assert extras.require("json", "x").dumps([1]) == "[1]"  # an installed module is returned
-    monkeypatch.setitem(sys.modules, "pycocotools", None)
-    with pytest.raises(extras.MissingExtraError, match=r"^COCO mAP needs the 'detection' extra"):
-        extras.require("pycocotools.coco", "COCO mAP")
-
-
-def test_require_reraises_a_missing_module_that_no_extra_provides():
-    with pytest.raises(ModuleNotFoundError) as caught:
-        extras.require("nas_no_such_module", "x")
-    assert not isinstance(caught.value, extras.MissingExtraError)
+def test_extra_of_names_the_extra_of_a_missing_module_only():
+    assert extras.extra_of(ModuleNotFoundError("x", name="pycocotools.coco")) == "detection"
+    assert extras.extra_of(ModuleNotFoundError("x", name="jax")) == "jax"
+    assert extras.extra_of(ModuleNotFoundError("x", name="nas_no_such_module")) is None
+    assert extras.extra_of(ModuleNotFoundError("x")) is None
 
 
 @pytest.fixture
