@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser search test test-slow lint clean
+.PHONY: install browser search test test-slow lint dist clean
 
 install: $(STAMP) browser
 
@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[export,ray,dev]"
+	$(BIN)/pip install --quiet -e ".[all,dev]"
 	touch $(STAMP)
 
 search: install
@@ -40,5 +40,11 @@ test-slow: install
 lint: install
 	$(BIN)/ruff check .
 
+# The wheel and sdist of nas-engine in dist/, checked by twine (tests/test_packaging.py installs the wheel).
+dist: install
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+	$(BIN)/twine check --strict dist/*
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache dist build *.egg-info

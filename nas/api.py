@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nas.core import extras
 from nas.core.cost import arch_cost
 from nas.core.errors import GenotypeError, UserError
 from nas.core.genotype import Genotype
@@ -112,6 +113,8 @@ def create_model(name_or_arch: Genotype | str | Path | dict | None = None, num_c
     """
     from nas.training.sources import adapt_to_data, resolve_source
 
+    if backend == "jax":
+        extras.check("jax", "backend='jax'")
     if (name_or_arch is None) == (run is None):
         raise UserError("create_model takes an architecture or run=<directory>, exactly one of them")
     if run is not None and Path(run, "variables.msgpack").is_file():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from nas.core import extras
 from nas.core.errors import UnknownNameError
 from nas.core.ir import ArchSpec
 
@@ -20,6 +21,8 @@ def get_backend(name: str) -> Any:
     """The backend module ``nas.backends.<name>`` (imported on first use)."""
     if name not in BACKENDS:
         raise UnknownNameError(f"unknown backend {name!r}; valid choices: {', '.join(BACKENDS)}")
+    if name == "jax":
+        extras.check("jax", "backend=jax")
     import importlib
 
     return importlib.import_module(f"nas.backends.{name}")
@@ -28,6 +31,7 @@ def get_backend(name: str) -> Any:
 def check_device(backend: str, device: str) -> None:
     """Raise a one-line ``UserError`` when ``backend`` has no device ``device`` on this machine."""
     if backend == "jax":
+        extras.check("jax", "backend=jax")
         from nas.backends.jax.train import jax_device
 
         jax_device(device)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from nas.core import extras
 from nas.core.errors import UserError
 
 
@@ -158,6 +159,8 @@ def cmd_train(args: Sequence[str], options: dict[str, str]) -> int:
     from nas.training.run import resume_training, train_genotype
     from nas.training.sources import resolve_source
 
+    if options.get("backend") == "jax":
+        extras.check("jax", "backend=jax")
     if "threads" in options:
         import torch
 

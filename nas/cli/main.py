@@ -149,6 +149,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as exc:  # a path not guarded by nas.core.extras.check: still one line, exit 2
+        from nas.core.extras import extra_of, message
+
+        extra = extra_of(exc)
+        if extra is None:
+            raise
+        print(f"error: {message(f'nas {command}', extra)}", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # output piped into `head` and the like
         sys.stderr.close()
         return 0

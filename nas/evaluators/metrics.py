@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from nas.core import extras
+
 
 def accuracy(predicted: np.ndarray, target: np.ndarray) -> float:
     """Fraction of equal entries (top-1 accuracy when given predicted and true classes)."""
@@ -61,6 +63,7 @@ def coco_map(detections: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]],
     ``map50`` and ``map75``; 0 when there are no detections. Categories without ground truth are left
     out of the mean (COCOeval's rule).
     """
+    extras.check("detection", "COCO mAP")
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 

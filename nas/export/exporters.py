@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nas.core import extras
 from nas.core.cost import arch_cost, is_aux_head
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
@@ -31,21 +32,16 @@ from nas.spaces.resolve import space_of
 EXPORTERS: Registry[Callable[..., Path]] = Registry("export format")
 SUFFIX = {"json": ".json", "onnx": ".onnx", "pt2": ".pt2", "flax": ""}
 CHECK_ATOL = 1e-4
-EXTRAS = {"onnx": ("export", ("onnx", "onnxruntime", "onnxscript"))}  # format -> (pip extra, its modules)
+FORMAT_EXTRA = {"onnx": "export", "flax": "jax"}  # format -> the optional extra it needs (nas.core.extras)
 
 
 def check_export(fmt: str, out: str | Path | None = None) -> None:
     """Refuse, before anything is written or loaded, an unknown format, a format whose optional extra is not
     installed, and an ``out`` that cannot hold the format (``flax`` writes a folder)."""
-    import importlib.util
-
     if fmt not in EXPORTERS:
         raise UserError(f"unknown format {fmt!r}; valid choices: {', '.join(EXPORTERS.names())}")
-    extra, modules = EXTRAS.get(fmt, ("", ()))
-    absent = [m for m in modules if importlib.util.find_spec(m) is None]
-    if absent:
-        raise UserError(f"format={fmt} needs the '{extra}' extra ({', '.join(absent)} not installed): "
-                        f"pip install 'nas[{extra}]'")
+    if fmt in FORMAT_EXTRA:
+        extras.check(FORMAT_EXTRA[fmt], f"format={fmt}")
     if fmt == "flax" and out is not None and Path(out).suffix:
         raise UserError(f"format=flax writes a folder; out={out} looks like a file")
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nas.backends.training import Pruned
+from nas.core import extras
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
 from nas.core.result import TrialState
@@ -72,7 +73,8 @@ def evaluate_job(evaluator_spec: dict[str, Any], job: Job, live_report: Any = No
     """Run one job with the evaluator described by ``evaluator_spec`` (built once per process).
 
     ``modules`` are imported first (see ``evaluator_modules``). A ``UserError`` (bad configuration)
-    propagates: retrying cannot fix it. Any other exception (a crash, ``MemoryError``, a diverged
+    propagates: retrying cannot fix it, nor a module of an optional extra that is not installed (raised as a
+    ``MissingExtraError``, a ``UserError``). Any other exception (a crash, ``MemoryError``, a diverged
     training loss) becomes a failed trial with the exception's first line kept as its error.
     """
     for module in modules:
@@ -99,6 +101,9 @@ def evaluate_job(evaluator_spec: dict[str, Any], job: Job, live_report: Any = No
     except Pruned as pruned:
         metrics, state, error = dict(pruned.metrics), TrialState.PRUNED, ""
     except Exception as exc:  # a candidate that fails must not end the search
+        extra = extras.extra_of(exc) if isinstance(exc, ModuleNotFoundError) else None
+        if extra is not None:  # every trial would fail alike: stop the run, naming the extra to install
+            raise extras.MissingExtraError(extras.message(f"evaluator {evaluator_spec['name']}", extra)) from None
         metrics, state, error = {}, TrialState.FAILED, error_line(exc)
         traceback.print_exc()
     return Outcome(job.trial, state, {k: float(v) for k, v in metrics.items()}, worker, started, time.time(),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.backends import check_device
+from nas.core import extras
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
 from nas.core.result import Result
@@ -268,6 +269,7 @@ def check_config(config: dict[str, Any]) -> None:
             raise UserError(f"constraints.{key} must be a number, got {value!r}")
     if config["backend"] not in ("torch", "jax"):
         raise UserError(f"unknown backend {config['backend']!r}; valid choices: torch, jax")
+    check_extras(config)
     device = config["evaluator"].get("device") if reads_dataset(str(config["evaluator"].get("name"))) else None
     if device and config["runner"].get("name", "local") == "local":  # Ray workers may have devices the driver lacks
         check_device(config["backend"], str(device))
@@ -278,6 +280,17 @@ def check_config(config: dict[str, Any]) -> None:
     if config["evaluator"].get("name") == "tabular" and config["space"].get("name") != "nb201":
         raise UserError(f"evaluator=tabular looks NB201 cells up; it cannot evaluate space={config['space']['name']} "
                         "(use space=nb201, or evaluator=train|proxy|chain|cost)")
+
+
+def check_extras(config: dict[str, Any]) -> None:
+    """A one-line ``MissingExtraError`` when the config picks a feature whose optional extra is not installed
+    (``backend=jax``, ``runner=ray``, ``searcher=ray_tune``), before anything runs or is written."""
+    if config["backend"] == "jax":
+        extras.check("jax", "backend=jax")
+    if config["runner"].get("name") == "ray":
+        extras.check("ray", "runner=ray")
+    if config["searcher"].get("name") == "ray_tune":
+        extras.check("ray", "searcher=ray_tune")
 
 
 OBJECTIVE_TEXT = re.compile(r"[A-Za-z_][\w.]*:\w+")

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nas.core import extras
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
 from nas.export.exporters import card, single_task
@@ -61,6 +62,8 @@ def train_genotype(genotype: Genotype, recipe: dict[str, Any], dataset: dict[str
 
     if backend not in BACKENDS:
         raise UserError(f"unknown backend {backend!r}; valid choices: {', '.join(BACKENDS)}")
+    if backend == "jax":
+        extras.check("jax", "backend=jax")
     config = train_config(recipe, seed)
     options = dict(dataset)
     data = load_dataset(options.pop("name"), **options)

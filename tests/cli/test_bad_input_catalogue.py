@@ -160,8 +160,9 @@ CATALOGUE = [
     case("export-unknown-format", "export {in}/arch.json format=tflite",
          "unknown format 'tflite'; valid choices: flax, json, onnx, pt2"),
     case("export-format-needs-missing-extra", "export {in}/arch.json format=onnx",
-         "format=onnx needs the 'export' extra (onnxruntime not installed): pip install 'nas[export]'",
-         hide=("onnxruntime",)),
+         "format=onnx needs the 'export' extra: pip install 'nas-engine[export]'", hide=("onnxruntime",)),
+    case("export-flax-needs-missing-extra", "export {in}/arch.json format=flax",
+         "format=flax needs the 'jax' extra: pip install 'nas-engine[jax]'", hide=("flax",)),
     case("export-flax-out-is-a-file", "export {in}/arch.json format=flax out=model.json",
          "format=flax writes a folder; out=model.json looks like a file"),
     case("export-weights-missing", "export {in}/arch.json format=pt2 weights={in}/none.safetensors",
@@ -170,6 +171,19 @@ CATALOGUE = [
          "seed must be a non-negative integer, got 'abc'"),
     case("export-unknown-option", "export {in}/arch.json fmt=onnx", "`nas export` has no option 'fmt'"),
     case("export-corrupt-training-dir", "export {in}/train_bad_arch format=json", "arch.json is corrupt (not JSON"),
+    # optional extras that are not installed (pyproject.toml; nas/core/extras.py)
+    case("search-jax-needs-missing-extra", f"search backend=jax {FAST}",
+         "backend=jax needs the 'jax' extra: pip install 'nas-engine[jax]'", hide=("jax",)),
+    case("search-ray-runner-needs-missing-extra", f"search runner=ray {FAST}",
+         "runner=ray needs the 'ray' extra: pip install 'nas-engine[ray]'", hide=("ray",)),
+    case("search-ray-tune-needs-missing-extra", f"search searcher=ray_tune {FAST}",
+         "searcher=ray_tune needs the 'ray' extra: pip install 'nas-engine[ray]'", hide=("ray",)),
+    case("search-detection-needs-missing-extra",
+         "search space=fbnetv5 searcher.steps=1 searcher.warmup=0 searcher.samples=1 searcher.final_steps=1",
+         "the fbnetv5 detection task (COCO mAP) needs the 'detection' extra: pip install 'nas-engine[detection]'",
+         hide=("pycocotools",)),
+    case("train-jax-needs-missing-extra", "train {in}/arch.json backend=jax",
+         "backend=jax needs the 'jax' extra: pip install 'nas-engine[jax]'", hide=("optax",)),
     # `nas train` options and directories
     case("train-unknown-recipe", "train {in}/arch.json recipe=fast", "unknown recipe 'fast'; valid choices:"),
     case("train-unknown-backend", "train {in}/arch.json backend=tf", "unknown backend 'tf'; valid choices: torch, jax"),
@@ -337,8 +351,9 @@ def test_bad_input_is_one_line_exit_2_and_leaves_nothing(bad, inputs, synthetic_
     assert after == before, f"left behind or changed: {sorted(set(after.items()) ^ set(before.items()))}"
 
 
-END_TO_END = ["export-format-needs-missing-extra", "resume-config-not-json", "train-genotype-another-version",
-              "table-wrong-shape", "objective-without-mode"]
+END_TO_END = ["export-format-needs-missing-extra", "search-jax-needs-missing-extra",
+              "search-ray-runner-needs-missing-extra", "search-detection-needs-missing-extra",
+              "resume-config-not-json", "train-genotype-another-version", "table-wrong-shape", "objective-without-mode"]
 
 
 @pytest.mark.parametrize("case_id", END_TO_END)

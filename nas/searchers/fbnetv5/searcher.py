@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from nas.core import extras
 from nas.core.errors import UserError
-from nas.searchers.base import SEARCHERS, Drive, DrivingSearcher
+from nas.core.space import SearchSpace
+from nas.searchers.base import SEARCHERS, Drive, DrivingSearcher, MultiObjective, Objective
 from nas.spaces.fbnet.supernet import TASKS
 
 
@@ -41,6 +43,13 @@ class FBNetV5Searcher(DrivingSearcher):
         self.final = dict(steps=int(final_steps), batch_size=int(final_batch_size), lr=float(final_lr))
         self.cost_tolerance, self.random_tries = float(cost_tolerance), int(random_tries)
         self.log_every, self.checkpoint_every = int(log_every), int(checkpoint_every)
+
+    def setup(self, space: SearchSpace, seed: int = 0, objective: Objective | MultiObjective | None = None) -> None:
+        """As any searcher; a search with the detection task needs pycocotools (COCO mAP), checked here so that a
+        missing ``detection`` extra stops the run before its directory exists."""
+        super().setup(space, seed, objective)
+        if "detection" in (self.tasks or space.macro.get("tasks") or ()):
+            extras.check("detection", "the fbnetv5 detection task (COCO mAP)")
 
     def drive(self, drive: Drive) -> None:
         """Run the search, write its tables and record the found and random architectures' trainings."""
