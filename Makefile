@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e ".[export,ray,dev]"
+	$(BIN)/pip install --quiet -e ".[export,ray,dev,tracking]"
 	touch $(STAMP)
 
 search: install

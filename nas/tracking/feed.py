@@ -38,7 +38,7 @@ class Tracking:
         self._best: dict[str, float] = {}
         self._step = 0
         self._queue: queue.Queue[Any] = queue.Queue()
-        self._failed: set[str] = set()
+        self._failed: set[int] = set()  # id() of trackers that raised
         self._thread = threading.Thread(target=self._work, name="nas-tracking", daemon=True)
         self._thread.start()
         self._queue.put(("start", None))
@@ -102,12 +102,12 @@ class Tracking:
                 return
             kind, payload = item
             for tracker in self.trackers:
-                if tracker.name in self._failed:
+                if id(tracker) in self._failed:
                     continue
                 try:
                     self._apply(tracker, kind, payload)
                 except Exception as exc:  # a tracker's failure must not end the search
-                    self._failed.add(tracker.name)
+                    self._failed.add(id(tracker))
                     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                     self._warn(f"warning: logger={tracker.name} stopped ({type(exc).__name__}: {text[:300]}); "
                                "the journal keeps every trial, and a resume= of this run logs what it missed")
