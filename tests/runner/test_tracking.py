@@ -2,7 +2,12 @@
 trial logged exactly once, also across a resume after the trackers lost points."""
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +32,7 @@ def run(table: Path, run_dir: Path, *extra: str):
 
 
 def finished(run_dir: Path) -> list[dict]:
-    return [e for e in read_events(run_dir / "trials.jsonl") if e["event"] == "finished"]
+    return [e for e in read_events(run_dir / "trials.jsonl") if e["event"] == "finished"]  # [] before it exists
 
 
 def curve(values: list[float]) -> list[float]:
@@ -47,6 +52,7 @@ def tb_scalars(path: Path) -> dict[str, list[tuple[int, float]]]:
 
 
 def mlflow_runs(run_dir: Path):
+    os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"  # the runs' local file store (set by the search when it ran here)
     client = MlflowClient(tracking_uri=(run_dir / "mlruns").resolve().as_uri())
     experiment = client.get_experiment_by_name("nas").experiment_id
     runs = client.search_runs([experiment], max_results=1000)
@@ -186,3 +192,72 @@ def test_missing_extra_names_it(nb201_table, tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and err == ["error: logger=mlflow needs the package 'mlflow-skinny': pip install 'nas[tracking]'"]
     assert not run_dir.exists()
+
+
+def assert_tracked_once(run_dir: Path) -> None:
+    """TensorBoard and MLflow hold every told trial of the journal once: curve steps 1..N in journal order, one
+    trial run each, and each trial's per-epoch reports of its last attempt."""
+    events, reports = [], {}
+    for event in read_events(run_dir / "trials.jsonl"):
+        if event["event"] == "started":
+            reports[event["trial"]] = {}
+        elif event["event"] == "reported":
+            reports[event["trial"]][event["epoch"]] = event["metrics"]
+        elif event["event"] == "finished":
+            events.append(event)
+    accuracy = [e["metrics"]["valid_accuracy"] for e in events]
+    tb = run_dir / "tensorboard"
+    assert same_points(tb_scalars(tb)["search/best_valid_accuracy"], list(enumerate(curve(accuracy), start=1)))
+    assert sorted(p.name for p in (tb / "trials").iterdir()) == sorted(f"trial-{e['trial']:05d}" for e in events)
+    client, parent, nested = mlflow_runs(run_dir)
+    history = client.get_metric_history(parent.info.run_id, "search/valid_accuracy")
+    assert same_points([(m.step, m.value) for m in history], list(enumerate(accuracy, start=1)))
+    runs = {int(r.data.tags["nas.trial"]): r for r in nested}
+    assert len(runs) == len(nested) and sorted(runs) == sorted(e["trial"] for e in events)
+    for event in events:
+        expected = sorted((epoch, m["valid_accuracy"]) for epoch, m in reports[event["trial"]].items())
+        scalars = tb_scalars(tb / "trials" / f"trial-{event['trial']:05d}")
+        assert same_points(scalars.get("epoch/valid_accuracy", []), expected)
+        mlflow = client.get_metric_history(runs[event["trial"]].info.run_id, "epoch/valid_accuracy")
+        assert same_points(sorted((m.step, m.value) for m in mlflow), expected)
+    assert parent.info.status == "FINISHED" and all(r.info.status == "FINISHED" for r in nested)
+
+
+TRAIN = ["space=nb201", "space.preset=small", "evaluator.epochs=2", "evaluator.max_steps_per_epoch=3",
+         "searcher=random", "seed=3", BOTH]
+
+
+@pytest.mark.slow
+def test_workers_kill_and_resume_logs_each_point_once(tmp_path):
+    """runner.workers=2: the driver logs; kill -9 the search mid-way, resume it, every point is there once."""
+    run_dir = tmp_path / "run"
+    cmd = [sys.executable, "-m", "nas.cli.main", "search", *TRAIN, "runner.workers=2", "budget.trials=8",
+           f"run_dir={run_dir}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(finished(run_dir)) < 3:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 3 <= len(finished(run_dir)) < 8, "the search should have been killed mid-way"
+    out = subprocess.run([sys.executable, "-m", "nas.cli.main", "search", f"resume={run_dir}"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert len(finished(run_dir)) == 8
+    assert_tracked_once(run_dir)
+
+
+@pytest.mark.slow
+def test_ray_runner_logs_from_the_driver_and_resumes(tmp_path):
+    """runner=ray: per-epoch reports come back with each trial and are logged by the driver; a resume to a
+    larger budget continues the steps without a point twice."""
+    require_extra("ray", "ray")
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    run_dir = tmp_path / "ray"
+    search(compose([*TRAIN, "runner=ray", "runner.num_cpus=2", "budget.trials=4", f"run_dir={run_dir}"]),
+           progress=False)
+    assert_tracked_once(run_dir)
+    assert main(["search", f"resume={run_dir}", "budget.trials=6"]) == 0
+    assert len(finished(run_dir)) == 6
+    assert_tracked_once(run_dir)
