@@ -72,7 +72,11 @@ class MlflowTracker(Tracker):
         try:
             return MlflowClient(tracking_uri=uri)
         except MlflowException as exc:
-            raise UserError(f"logger.mlflow.tracking_uri={uri}: {str(exc).splitlines()[0]}") from None
+            schemes = re.search(r"Supported URI schemes are: \[([^\]]*)\]", str(exc))
+            names = [n.strip(" '") for n in schemes.group(1).split(",")] if schemes else []
+            detail = (f"unsupported URI scheme; MLflow supports {', '.join(n for n in names if n)} (or a path)"
+                      if schemes else str(exc).strip().splitlines()[0])
+            raise UserError(f"logger.mlflow.tracking_uri={uri}: {detail}") from None
 
     def check(self) -> None:
         if self.tracking_uri is not None:
@@ -128,7 +132,7 @@ class MlflowTracker(Tracker):
         return trial in self._done
 
     def trial(self, record: TrialRecord) -> None:
-        from mlflow.entities import Metric, Param
+        from mlflow.entities import Metric, Param, RunTag
 
         result = record.result
         stamp = int((result.finished or time.time()) * 1000)
@@ -140,23 +144,27 @@ class MlflowTracker(Tracker):
         if result.trial in self._done:
             return
         genotype = json.dumps(result.genotype.to_json(), separators=(",", ":"))
-        tags = {"mlflow.parentRunId": self._parent, "nas.trial": str(result.trial), "nas.state": result.state.value,
-                "nas.fingerprint": result.fingerprint, "nas.worker": result.worker}
+        # create_run writes each of its tags with a lookup of the run (slow in the file store): only the two that
+        # find the run again on resume go there, the others in the batch
+        nested = self.client.create_run(self._experiment, start_time=int(result.started * 1000) or None,
+                                        tags={"mlflow.parentRunId": self._parent, "nas.trial": str(result.trial)},
+                                        run_name=f"trial-{result.trial}").info.run_id
+        tags = {"nas.state": result.state.value, "nas.fingerprint": result.fingerprint, "nas.worker": result.worker,
+                **{f"nas.tag.{k}": str(v) for k, v in result.tags.items()}}
         if len(genotype) <= TAG_LENGTH:
             tags["nas.genotype"] = genotype
+        else:
+            self.client.log_text(nested, genotype, "genotype.json")
         if result.error:
             tags["nas.error"] = result.error[:TAG_LENGTH]
-        tags.update({f"nas.tag.{k}": str(v) for k, v in result.tags.items()})
-        nested = self.client.create_run(self._experiment, start_time=int(result.started * 1000) or None,
-                                        tags=tags, run_name=f"trial-{result.trial}").info.run_id
-        if len(genotype) > TAG_LENGTH:
-            self.client.log_text(nested, genotype, "genotype.json")
         metrics = [Metric(_key(f"epoch/{k}"), float(v), stamp, epoch)
                    for epoch, values in record.epochs for k, v in values.items()]
         metrics += [Metric(_key(k), float(v), stamp, 0) for k, v in result.metrics.items()]
         params = [Param(_key(k), self._text(v)[:PARAM_LENGTH]) for k, v in result.genotype.values.items()]
-        for k in range(0, max(len(metrics), len(params)), BATCH):
-            self.client.log_batch(nested, metrics=metrics[k:k + BATCH], params=params[k:k + BATCH])
+        tag_list = [RunTag(k, v) for k, v in tags.items()]
+        for k in range(0, max(len(metrics), len(params), len(tag_list)), BATCH):
+            self.client.log_batch(nested, metrics=metrics[k:k + BATCH], params=params[k:k + BATCH],
+                                  tags=tag_list[k:k + BATCH])
         self.client.set_terminated(nested, STATUS[result.state], end_time=stamp)
         self._done.add(result.trial)
 

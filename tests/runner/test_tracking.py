@@ -178,7 +178,9 @@ def test_bad_logger_choices_are_one_line_errors(nb201_table, tmp_path, capsys):
     code = main(["search", "evaluator=tabular", f"evaluator.table={nb201_table}", "logger=mlflow",
                  "logger.mlflow.tracking_uri=nosuch://x", f"run_dir={run_dir}"])
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2 and len(err) == 1 and err[0].startswith("error: logger.mlflow.tracking_uri=nosuch://x")
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("error: logger.mlflow.tracking_uri=nosuch://x: unsupported URI scheme; MLflow supports ")
+    assert "http, https" in err[0]
     assert not run_dir.exists()
 
 
