@@ -17,12 +17,23 @@ Ray CPUs; 1 in process). The lookup skips the cost model by default (``--with-co
 ``nas search``; it prints each wall time and the ratio to the serial one.
 
     python benchmarks/runner_overhead.py --sweep --trials 20
+
+``--tracking`` instead times experiment tracking on the same trivial trials in process: the loop with
+``logger=none``, ``tensorboard`` and ``mlflow`` (default options: files under the run directory), each fed from
+the journal as in ``nas search``, interleaved over ``--repeats`` rounds after a warm-up (imports, table). It prints
+per logger the median wall time per trial until the last trial was told ("loop"), and including the wait for
+the tracker's queue to be written at the end ("total"), and the overhead over ``logger=none`` of each.
+``--json PATH`` writes the figures.
+
+    python benchmarks/runner_overhead.py --tracking --trials 200 --repeats 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -137,6 +148,66 @@ def sweep_vs_serial(trials: int, table: str) -> None:
         print(f"{name:<34}{wall:>9.2f}{wall / serial:>14.2f}x")
 
 
+def tracked_loop(space: NB201Space, spec: dict, genotypes: list[Genotype], workdir: Path,
+                 logger: str | None) -> tuple[float, float]:
+    """(seconds until the last trial was told, seconds until the tracker had written everything) of ``run_loop``
+    in process with ``logger`` (None: no tracking) fed from the journal as ``nas search`` does."""
+    from nas.tracking import RunInfo, tracking
+
+    run_dir = Path(tempfile.mkdtemp(dir=workdir))
+    searcher = ListSearcher(genotypes)
+    searcher.setup(space, 0, Objective())
+    executor = InProcessExecutor(spec)
+    run = RunInfo(run_dir, {"benchmark": "runner_overhead"}, {"valid_accuracy": "max"})
+    start = time.perf_counter()
+    with tracking({logger: {}} if logger else None, run) as feed:
+        with Journal(run_dir / "trials.jsonl") as journal:
+            if feed is not None:
+                feed.attach([], journal.subscribe)
+            results = run_loop(space, searcher, executor, journal, len(genotypes), 0, Objective(), LoopState())
+        loop = time.perf_counter() - start
+    total = time.perf_counter() - start
+    assert len(results) == len(genotypes) and all(r.ok for r in results), "a trial failed"
+    return loop, total
+
+
+def tracking_overhead(trials: int, repeats: int, table: str, json_path: str | None) -> None:
+    """Per-trial cost of ``logger=tensorboard`` and ``logger=mlflow`` over ``logger=none``, side by side."""
+    space = NB201Space()
+    genotypes = [space.sample(seed) for seed in range(trials)]
+    spec = {"name": "tabular", "table": table, "dataset": "cifar10", "with_cost": False}
+    loggers = (None, "tensorboard", "mlflow")
+    walls: dict[str | None, list[tuple[float, float]]] = {logger: [] for logger in loggers}
+    with tempfile.TemporaryDirectory() as tmp:
+        for logger in loggers:  # warm-up: imports, table, first files
+            tracked_loop(space, spec, genotypes[:10], Path(tmp), logger)
+        for _ in range(repeats):
+            for logger in loggers:
+                walls[logger].append(tracked_loop(space, spec, genotypes, Path(tmp), logger))
+    per_trial = {logger: (statistics.median(loop for loop, _ in runs) / trials,
+                          statistics.median(total for _, total in runs) / trials) for logger, runs in walls.items()}
+    none_loop, none_total = per_trial[None]
+    print(f"{trials} NB201 lookups in process, median of {repeats} interleaved rounds, {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.1f}")
+    print(f"{'logger':<14}{'loop ms/trial':>15}{'total ms/trial':>16}{'overhead loop':>15}{'overhead total':>16}"
+          f"{'total vs none':>15}")
+    figures = {}
+    for logger, (loop, total) in per_trial.items():
+        name = logger or "none"
+        figures[name] = {"loop_ms_per_trial": loop * 1e3, "total_ms_per_trial": total * 1e3,
+                         "overhead_loop_ms_per_trial": (loop - none_loop) * 1e3,
+                         "overhead_total_ms_per_trial": (total - none_total) * 1e3}
+        print(f"{name:<14}{loop * 1e3:>15.2f}{total * 1e3:>16.2f}{(loop - none_loop) * 1e3:>15.2f}"
+              f"{(total - none_total) * 1e3:>16.2f}{total / none_total:>14.2f}x")
+    for name in ("tensorboard", "mlflow"):
+        overhead = figures[name]["overhead_total_ms_per_trial"]
+        print(f"logger={name} overhead {overhead:.1f} ms/trial: goal <= 5 ms {'met' if overhead <= 5 else 'NOT met'}",
+              file=sys.stderr)
+    if json_path:
+        Path(json_path).write_text(json.dumps({"trials": trials, "repeats": repeats, "load": os.getloadavg()[0],
+                                               "loggers": figures}, indent=2) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=200, help="trials for our runners and bare tasks")
@@ -146,7 +217,13 @@ def main() -> None:
     parser.add_argument("--with-cost", action="store_true", help="lookups also count params and MACs")
     parser.add_argument("--table", default=str(TABLE))
     parser.add_argument("--sweep", action="store_true", help="time `nas search -m` against 6 searches one by one")
+    parser.add_argument("--tracking", action="store_true", help="time logger=none|tensorboard|mlflow side by side")
+    parser.add_argument("--repeats", type=int, default=3, help="--tracking: interleaved rounds (median)")
+    parser.add_argument("--json", default=None, help="--tracking: write the figures to this file")
     args = parser.parse_args()
+    if args.tracking:
+        tracking_overhead(args.trials, args.repeats, args.table, args.json)
+        return
     if args.sweep:
         sweep_vs_serial(args.trials, args.table)
         return

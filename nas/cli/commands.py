@@ -38,8 +38,8 @@ def search_info() -> str:
     config = compose([])
     lines = [f"config directory: {CONF_DIR}", "", "config groups (key=option; * the default):"]
     for group in GROUPS:
-        chosen = config[group].get("name")
-        shown = [f"{o}*" if o == chosen else o for o in group_options(group)]
+        chosen = (set(config[group]) or {"none"}) if group == "logger" else {config[group].get("name")}
+        shown = [f"{o}*" if o in chosen else o for o in group_options(group)]
         lines.append(f"  {group:<10} {', '.join(shown)}")
     lines += ["", "sweeps: nas search -m key=a,b key=range(0,3) ... [sweep_dir=<dir>] [sweep.jobs=N]",
               "print the composed config: nas search [key=value ...] --cfg job"]

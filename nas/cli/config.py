@@ -20,7 +20,8 @@ from typing import Any
 from nas.core.errors import UserError
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
-GROUPS = ("space", "searcher", "evaluator", "dataset", "runner")
+GROUPS = ("space", "searcher", "evaluator", "dataset", "runner", "logger")
+LIST_GROUPS = ("logger",)  # groups of which several options may be chosen at once: logger=[tensorboard,mlflow]
 REGISTERED_GROUPS = ("space", "searcher", "evaluator")  # groups whose choices may also come from Python
 _PLAIN = (type(None), bool, int, float, str)
 
@@ -113,8 +114,23 @@ def _check_overrides(overrides: list[str]) -> None:
         key, sep, value = item.partition("=")
         if not sep or not re.fullmatch(r"[+~]{0,2}[A-Za-z_][\w.]*", key.strip()):
             raise UserError(f"malformed override {item!r}: expected key=value, e.g. space=nb201 budget.trials=20")
-        if key in GROUPS and not _has_yaml(key, value) and value not in group_options(key):
+        key, value = key.strip(), value.strip()
+        if key in LIST_GROUPS:
+            _check_list_choice(key, value)
+        elif key in GROUPS and not _has_yaml(key, value) and value not in group_options(key):
             raise UserError(f"unknown {key} {value!r}; valid choices: {', '.join(group_options(key))}")
+
+
+def _check_list_choice(key: str, value: str) -> None:
+    """``logger=mlflow`` or ``logger=[tensorboard,mlflow]``: every name one of the group's options."""
+    listed = value.startswith("[") and value.endswith("]")
+    if "," in value and not listed:
+        raise UserError(f"{key}={value}: several at once are a list, e.g. {key}=[{value}]")
+    names = [n.strip() for n in (value[1:-1] if listed else value).split(",") if n.strip()]
+    for name in names:
+        if name not in group_options(key):
+            raise UserError(f"unknown {key} {name!r}; valid choices: {', '.join(group_options(key))} "
+                            f"(several at once: {key}=[tensorboard,mlflow])")
 
 
 def compose(overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:

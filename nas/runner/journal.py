@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from nas.core.result import Result, TrialState
 
 
 class Journal:
-    """Writes events to ``trials.jsonl``; each ``append`` is durable when it returns."""
+    """Writes events to ``trials.jsonl``; each ``append`` is durable when it returns, and is then handed to the
+    listeners (``subscribe``), e.g. the run's experiment trackers."""
 
     def __init__(self, path: str | Path) -> None:
         """Open for appending; a torn last line (a write cut short) is ended first, so that the next event
@@ -34,12 +36,19 @@ class Journal:
         self._handle = self.path.open("a", encoding="utf-8")
         if torn:
             self._handle.write("\n")
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def subscribe(self, listener: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``listener(event)`` with every event appended from now on, after it is on disk."""
+        self._listeners.append(listener)
 
     def append(self, event: str, **fields: Any) -> None:
         record = {"event": event, "time": time.time(), **fields}
         self._handle.write(json.dumps(record, sort_keys=False) + "\n")
         self._handle.flush()
         os.fsync(self._handle.fileno())
+        for listener in self._listeners:
+            listener(record)
 
     def finished(self, result: Result) -> None:
         self.append("finished", **result.to_json())

@@ -33,6 +33,7 @@ from nas.runner.progress import Progress
 from nas.runner.report import chosen_best, write_best, write_progress_plot, write_report
 from nas.runner.warm_start import WARM_KEYS, check_warm_start, stderr_log, warm_start
 from nas.searchers.base import SEARCHERS, Drive, DrivingSearcher, MultiObjective, Searcher, parse_objectives
+from nas.tracking import RunInfo, build_trackers, tracking
 
 CONFIG_FILE = "config.json"
 
@@ -348,6 +349,7 @@ def prepare(config: dict[str, Any]) -> tuple[dict[str, Any], Path, SearchSpace, 
     space = build_space(config)
     _evaluator_in_process(config)  # the evaluator's options and files (a table, a dataset) are checked here
     searcher = build_searcher(config, space)  # and the searcher's, with the space: all before the directory exists
+    build_trackers(config.get("logger"))  # the loggers' options and packages too
     searcher.start_new()
     return config, run_dir, space, searcher
 
@@ -374,6 +376,7 @@ def resume(run_dir: str | os.PathLike, progress: bool = True, budget: int | None
     if budget is not None:
         config["budget"]["trials"] = budget
     check_config(config)
+    build_trackers(config.get("logger"))
     space = run_space(run_dir, config)
     state = read_run_state(run_dir, space)
     return _run(config, run_dir, space, state, progress)
@@ -465,38 +468,44 @@ def _run(config: dict[str, Any], run_dir: Path, space: SearchSpace, state: LoopS
     budget = int(config["budget"]["trials"])
     start = time.time()
     sections: list[tuple[str, str]] = []  # report sections a self-driven searcher adds
-    with Journal(run_dir / "trials.jsonl") as journal:
-        driving = isinstance(searcher, DrivingSearcher)
-        shown_budget = budget if not driving or searcher.counts_budget else None
-        progress_line = Progress(shown_budget, objective, already=already, enabled=progress)
-        page = LiveReport(run_dir)
-        page.start()
+    run = RunInfo(run_dir, config, {o.metric: o.mode for o in getattr(objective, "objectives", (objective,))})
+    with tracking(config.get("logger"), run) as feed:
+        with Journal(run_dir / "trials.jsonl") as journal:
+            if feed is not None:
+                feed.attach(read_events(journal.path), journal.subscribe)
+            driving = isinstance(searcher, DrivingSearcher)
+            shown_budget = budget if not driving or searcher.counts_budget else None
+            progress_line = Progress(shown_budget, objective, already=already, enabled=progress)
+            page = LiveReport(run_dir)
+            page.start()
 
-        def show(result: Result, results: list[Result]) -> None:
-            progress_line(result, results)
-            page(result, results)
+            def show(result: Result, results: list[Result]) -> None:
+                progress_line(result, results)
+                page(result, results)
 
-        if driving:
-            results = _drive(config, run_dir, searcher, journal, state, budget, show, progress, sections)
-        else:
-            executor = build_executor(config, journal, searcher)
-            try:
-                results = run_loop(space, searcher, executor, journal, budget, int(config["seed"]), objective,
-                                   state, dedup=bool(config.get("dedup", False)), on_result=show,
-                                   admit=constraint_check(config, space))
-            finally:
-                executor.shutdown()
-    best = chosen_best(results, objective)
-    write_best(run_dir, best, space)
-    write_report(run_dir, results, objective, space, config, time.time() - start, sections)
-    if isinstance(objective, MultiObjective):
-        from nas.runner.pareto import write_pareto
+            if driving:
+                results = _drive(config, run_dir, searcher, journal, state, budget, show, progress, sections)
+            else:
+                executor = build_executor(config, journal, searcher)
+                try:
+                    results = run_loop(space, searcher, executor, journal, budget, int(config["seed"]), objective,
+                                       state, dedup=bool(config.get("dedup", False)), on_result=show,
+                                       admit=constraint_check(config, space))
+                finally:
+                    executor.shutdown()
+        best = chosen_best(results, objective)
+        write_best(run_dir, best, space)
+        write_report(run_dir, results, objective, space, config, time.time() - start, sections)
+        if isinstance(objective, MultiObjective):
+            from nas.runner.pareto import write_pareto
 
-        write_pareto(run_dir, results, objective, space)
-    write_progress_plot(run_dir, results, objective)
-    if any("macs" in r.metrics for r in results):
-        write_cost_accuracy_plot(run_dir, results, objective)
-    page.finish()
+            write_pareto(run_dir, results, objective, space)
+        write_progress_plot(run_dir, results, objective)
+        if any("macs" in r.metrics for r in results):
+            write_cost_accuracy_plot(run_dir, results, objective)
+        page.finish()
+        if feed is not None:
+            feed.finish(run_dir)
     return RunSummary(run_dir, results, best, space)
 
 

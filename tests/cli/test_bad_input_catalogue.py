@@ -84,6 +84,16 @@ CATALOGUE = [
          "searcher bossnas needs a space that declares blocks"),
     case("tabular-on-another-space", "search evaluator=tabular space=hytra evaluator.table={table} searcher=random "
          "budget.trials=1", "evaluator=tabular looks NB201 cells up; it cannot evaluate space=hytra"),
+    case("logger-unknown", f"search logger=wandb {FAST}",
+         "unknown logger 'wandb'; valid choices: mlflow, none, tensorboard (several at once: "
+         "logger=[tensorboard,mlflow])"),
+    case("logger-several-without-list", f"search logger=tensorboard,mlflow {FAST}",
+         "logger=tensorboard,mlflow: several at once are a list, e.g. logger=[tensorboard,mlflow]"),
+    case("logger-needs-missing-extra", f"search logger=[tensorboard,mlflow] {FAST}",
+         "logger=mlflow needs the 'tracking' extra: pip install 'nas-engine[tracking]' (it brings 'mlflow-skinny')",
+         hide=("mlflow",)),
+    case("logger-mlflow-unknown-uri-scheme", f"search logger=mlflow logger.mlflow.tracking_uri=nosuch://host {FAST}",
+         "logger.mlflow.tracking_uri=nosuch://host: unsupported URI scheme; MLflow supports file,"),
     case("tabular-unknown-dataset", "search evaluator=tabular evaluator.table={table} evaluator.dataset=svhn "
          "budget.trials=1", "unknown evaluator.dataset 'svhn'"),
     case("run-dir-holds-a-search", "search run_dir={in}/run evaluator=cost",
