@@ -78,6 +78,7 @@ def test_info_lists_the_groups(capsys):
     assert main(["search", "--info"]) == 0
     out = capsys.readouterr().out
     assert "searcher" in out and "evolution*" in out and "tabular" in out
+    assert "hydra/launcher: basic*, joblib" in out
 
 
 @pytest.mark.parametrize("args, message", [
