@@ -129,7 +129,13 @@ def launch(jobs: list[dict[str, Any]], sweep_dir: Path, hydra_overrides: Sequenc
         context = HydraContext(config_loader=app.config_loader, callbacks=Callbacks(base))
         launcher = Plugins.instance().instantiate_launcher(hydra_context=context,
                                                           task_function=SweepTask(jobs, os.getpid()), config=base)
-        returns = launcher.launch(job_overrides, initial_job_idx=0)
+        try:
+            returns = launcher.launch(job_overrides, initial_job_idx=0)
+        finally:
+            if type(launcher).__name__ == "JoblibLauncher":  # stop the loky workers it started (kept for reuse)
+                from joblib.externals.loky import get_reusable_executor
+
+                get_reusable_executor().shutdown(wait=True)
     rows = []
     for job, ret in zip(jobs, returns):
         if ret.status is JobStatus.COMPLETED:

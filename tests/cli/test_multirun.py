@@ -127,3 +127,6 @@ def test_joblib_launcher_matches_the_basic_one(tmp_path, capsys):
         pids = [{json.loads(line)["worker"].rsplit(":", 1)[-1] for line in j.read_text().splitlines()
                  if json.loads(line)["event"] == "finished"} for j in journals]
         assert pids[0] == {str(os.getpid())} and str(os.getpid()) not in pids[1]  # worker processes ran them
+        for pid in pids[1]:  # and they were stopped when the sweep ended
+            with pytest.raises(ProcessLookupError):
+                os.kill(int(pid), 0)
