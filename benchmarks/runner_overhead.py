@@ -12,11 +12,12 @@ Ray CPUs; 1 in process). The lookup skips the cost model by default (``--with-co
     python benchmarks/runner_overhead.py --trials 200 --tune-trials 40 --cpus 2
 
 ``--sweep`` instead times the launcher of ``nas search -m``: a sweep of 6 searches (``seed=0..5``,
-``evaluator=tabular``, or ``cost`` when the table is missing) run in this process (``sweep.jobs=1``) and in
-2 worker processes (``sweep.jobs=2``), against the same 6 searches run one after the other through
-``nas search``; it prints each wall time and the ratio to the serial one.
+``evaluator=tabular``, or ``cost`` when the table is missing) through Hydra's basic launcher (in this process)
+and its joblib launcher (``hydra/launcher=joblib hydra.launcher.n_jobs=2``, worker processes), against the same
+6 searches run one after the other through ``nas search``, and the sweep's planned jobs called directly (what
+the launcher adds); it prints each wall time and the ratio to the serial one. ``--json <file>`` also writes the figures.
 
-    python benchmarks/runner_overhead.py --sweep --trials 20
+    python benchmarks/runner_overhead.py --sweep --trials 20 --json sweep.json
 
 ``--tracking`` instead times experiment tracking on the same trivial trials in process: the loop with
 ``logger=none``, ``tensorboard`` and ``mlflow`` (default options: files under the run directory), each fed from
@@ -118,8 +119,8 @@ def tune_run(spec: dict, genotypes: list[Genotype], cpus: int, workdir: Path) ->
     return wall
 
 
-def sweep_vs_serial(trials: int, table: str) -> None:
-    """Wall seconds of 6 searches as one ``nas search -m`` sweep (1 and 2 jobs at a time) and one by one."""
+def sweep_vs_serial(trials: int, table: str) -> dict:
+    """Wall seconds of 6 searches as one ``nas search -m`` sweep (basic and joblib launchers) and one by one."""
     import contextlib
     import io
 
@@ -128,6 +129,8 @@ def sweep_vs_serial(trials: int, table: str) -> None:
     evaluator = ["evaluator=tabular", f"evaluator.table={table}"] if Path(table).is_file() else \
         ["evaluator=cost", "objective=params:min"]
     common = ["searcher=evolution", *evaluator, f"budget.trials={trials}"]
+    launchers = {"nas search -m (hydra/launcher=basic)": ["hydra/launcher=basic"],
+                 "nas search -m (hydra/launcher=joblib, 2 jobs)": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
     walls: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()), \
             contextlib.redirect_stderr(io.StringIO()):
@@ -136,16 +139,24 @@ def sweep_vs_serial(trials: int, table: str) -> None:
         for seed in range(6):
             assert nas_main(["search", *common, f"seed={seed}", f"run_dir={tmp}/serial/{seed}"]) == 0
         walls["6 x nas search, one by one"] = time.perf_counter() - start
-        for jobs in (1, 2):
+        from nas.cli.multirun import plan, run_job
+
+        start = time.perf_counter()  # the sweep's planning and checks, then its jobs called here: no launcher
+        _, jobs, _ = plan([*common, "seed=range(0,6)", f"sweep_dir={tmp}/direct"])
+        assert all(run_job(job, progress=True)["state"] == "complete" for job in jobs)
+        walls["planned jobs called directly (no launcher)"] = time.perf_counter() - start
+        for k, (name, launcher) in enumerate(launchers.items()):
             start = time.perf_counter()
-            assert nas_main(["search", "-m", *common, "seed=range(0,6)", f"sweep.jobs={jobs}",
-                             f"sweep_dir={tmp}/sweep{jobs}"]) == 0
-            walls[f"nas search -m, sweep.jobs={jobs}"] = time.perf_counter() - start
+            assert nas_main(["search", "-m", *common, "seed=range(0,6)", *launcher, f"sweep_dir={tmp}/sweep{k}"]) == 0
+            walls[name] = time.perf_counter() - start
     serial = walls["6 x nas search, one by one"]
-    print(f"6 searches x {trials} trials ({evaluator[0]}), {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
-    print(f"{'launch':<34}{'wall s':>9}{'vs one by one':>15}")
+    load = os.getloadavg()[0]
+    print(f"6 searches x {trials} trials ({evaluator[0]}), {os.cpu_count()} cores, load {load:.1f}")
+    print(f"{'launch':<46}{'wall s':>9}{'vs one by one':>15}")
     for name, wall in walls.items():
-        print(f"{name:<34}{wall:>9.2f}{wall / serial:>14.2f}x")
+        print(f"{name:<46}{wall:>9.2f}{wall / serial:>14.2f}x")
+    return {"benchmark": "sweep", "trials": trials, "evaluator": evaluator[0], "cores": os.cpu_count(),
+            "load": load, "wall_s": walls, "ratio_to_one_by_one": {n: w / serial for n, w in walls.items()}}
 
 
 def tracked_loop(space: NB201Space, spec: dict, genotypes: list[Genotype], workdir: Path,
@@ -219,13 +230,15 @@ def main() -> None:
     parser.add_argument("--sweep", action="store_true", help="time `nas search -m` against 6 searches one by one")
     parser.add_argument("--tracking", action="store_true", help="time logger=none|tensorboard|mlflow side by side")
     parser.add_argument("--repeats", type=int, default=3, help="--tracking: interleaved rounds (median)")
-    parser.add_argument("--json", default=None, help="--tracking: write the figures to this file")
+    parser.add_argument("--json", default=None, help="--tracking, --sweep: write the figures to this file")
     args = parser.parse_args()
     if args.tracking:
         tracking_overhead(args.trials, args.repeats, args.table, args.json)
         return
     if args.sweep:
-        sweep_vs_serial(args.trials, args.table)
+        figures = sweep_vs_serial(args.trials, args.table)
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
         return
     import ray
 
@@ -263,6 +276,13 @@ def main() -> None:
         print(f"{name:<36}{n:>7}{wall:>9.2f}{overheads[name] * 1e3:>19.2f}{overheads[name] / ours:>14.2f}x")
     print(f"runner=ray overhead {ours * 1e3:.1f} ms/trial: goal < 50 ms {'met' if ours < 0.05 else 'NOT met'}",
           file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(json.dumps({
+            "benchmark": "runner", "trials": args.trials, "tune_trials": args.tune_trials, "cpus": args.cpus,
+            "lookup_ms": lookup * 1e3, "cores": os.cpu_count(), "load": os.getloadavg()[0],
+            "runners": {name: {"trials": n, "wall_s": wall, "overhead_ms": overheads[name] * 1e3,
+                               "ratio_to_runner_ray": overheads[name] / ours}
+                        for name, (wall, n, _) in walls.items()}}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

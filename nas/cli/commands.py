@@ -41,8 +41,15 @@ def search_info() -> str:
         chosen = (set(config[group]) or {"none"}) if group == "logger" else {config[group].get("name")}
         shown = [f"{o}*" if o in chosen else o for o in group_options(group)]
         lines.append(f"  {group:<10} {', '.join(shown)}")
+    from nas.cli.hydra_app import session
+
+    with session() as app:
+        launchers = app.config_loader.get_group_options("hydra/launcher")
+    shown = ", ".join(f"{name}*" if name == "basic" else name for name in launchers)
     lines += ["", "sweeps: nas search -m key=a,b key=range(0,3) ... [sweep_dir=<dir>] [sweep.jobs=N]",
-              "print the composed config: nas search [key=value ...] --cfg job"]
+              f"  hydra/launcher: {shown} (hydra.launcher.n_jobs=N for joblib; sweep.jobs=N is short for it)",
+              "print the composed config: nas search [key=value ...] --cfg job|hydra|all",
+              'bash completion: eval "$(nas completion bash)"']
     return "\n".join(lines)
 
 

@@ -141,6 +141,24 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
+    try:
+        full = prepared_overrides(overrides)
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            cfg = hydra_compose(config_name="config", overrides=full)
+        missing = sorted(OmegaConf.missing_keys(cfg))
+        if missing:
+            raise UserError(f"{', '.join(missing)} must be set (e.g. {missing[0]}=<value>)")
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise UserError(_one_line(exc)) from None
+
+
+def prepared_overrides(overrides: list[str] | tuple[str, ...]) -> list[str]:
+    """The overrides Hydra composes: checked, with the chosen space's suggestions first, and every chosen component
+    registered from Python put in Hydra's ``ConfigStore`` (a sweep's launcher composes each job with these)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
     from nas.core.plugins import load_plugins
 
     overrides = list(overrides)
@@ -150,14 +168,9 @@ def compose(overrides: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
         suggested = _suggestions(_space_suggest(overrides), overrides)
         _check_overrides(suggested)
         _store_registered(suggested + overrides)
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
-            cfg = hydra_compose(config_name="config", overrides=suggested + overrides)
-        missing = sorted(OmegaConf.missing_keys(cfg))
-        if missing:
-            raise UserError(f"{', '.join(missing)} must be set (e.g. {missing[0]}=<value>)")
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
     except (HydraException, OmegaConfBaseException) as exc:
         raise UserError(_one_line(exc)) from None
+    return suggested + overrides
 
 
 def _space_suggest(overrides: list[str]) -> Any:
@@ -192,6 +205,12 @@ def _suggestions(suggest: Any, overrides: list[str]) -> list[str]:
 
 def _one_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    merging = re.match(r"Error merging override ([^=\s]+)=", text)
+    if merging and exc.__cause__ is not None:  # a value of the wrong type, e.g. hydra.launcher.n_jobs=x
+        return f"bad value for {merging.group(1)}: {str(exc.__cause__).strip().splitlines()[0]}"
+    group = re.search(r"Could not find '([^']+)/([^'/]+)'\s+Available options in '[^']+':\s+((?:\t\S+\n?)+)", str(exc))
+    if group:
+        return f"unknown {group.group(1)} {group.group(2)!r}; valid choices: {', '.join(group.group(3).split())}"
     match = re.search(r"Could not override '([^']+)'|Key '([^']+)' is not in struct", str(exc))
     if match:
         key = match.group(1) or match.group(2)

@@ -15,8 +15,10 @@ USAGE = """usage: nas <command> [key=value ...]
 commands:
   search [key=value ...]     run a search (space=, searcher=, evaluator=, backend=, dataset=, runner=,
                              budget.trials=, seed=, run_dir=, resume=<run_dir>); `nas search --help` lists all
-  search -m key=a,b ...      a sweep: one search per combination [sweep_dir=..] [sweep.jobs=N];
-                             `--cfg job` prints the composed config, `--info` the config groups
+  search -m key=a,b ...      a sweep: one search per combination [sweep_dir=..] [sweep.jobs=N]
+                             [hydra/launcher=basic|joblib hydra.launcher.n_jobs=N];
+                             `--cfg job|hydra|all` prints the composed config, `--info` the config groups
+  completion bash            a bash completion script: eval "$(nas completion bash)"
   spaces                     the registered search spaces and published architectures
   show <arch.json|name>      an architecture: decisions, cost, shapes
   train <run_dir|arch.json|name> [recipe=cpu] [out=<dir>] [dataset=..] [backend=torch|jax] [device=..]
@@ -66,6 +68,7 @@ def cmd_search(args: Sequence[str]) -> int:
     from nas.cli.config import compose
     from nas.runner.run import search
 
+    _no_hydra_settings(args)
     resume = [a for a in args if a.startswith("resume=")]
     if resume and len(args) > 1:
         others = [a for a in args if not a.startswith(("resume=", "budget.trials="))]
@@ -88,14 +91,14 @@ def cmd_search(args: Sequence[str]) -> int:
 
 
 def _search_flags(args: list[str], flags: list[str]) -> int:
-    """``-m``/``--multirun`` (a sweep), ``--cfg job`` (print the composed config), ``--info`` (config groups)."""
+    """``-m``/``--multirun`` (a sweep), ``--cfg job|hydra|all`` (print the composed config), ``--info`` (groups)."""
     from nas.cli import multirun
 
     known = {"-m", "--multirun", "--cfg", "--info"}
     unknown = [f for f in flags if f not in known]
     if unknown:
-        raise UserError(f"unknown option {unknown[0]!r} for `nas search`; valid: -m/--multirun, --cfg job, --info, "
-                        "--help")
+        raise UserError(f"unknown option {unknown[0]!r} for `nas search`; valid: -m/--multirun, --cfg job|hydra|all, "
+                        "--info, --help")
     sweep = "-m" in args or "--multirun" in args
     rest = [a for a in args if a not in ("-m", "--multirun")]
     if "--info" in rest:
@@ -105,21 +108,51 @@ def _search_flags(args: list[str], flags: list[str]) -> int:
         return 0
     if "--cfg" in rest:
         at = rest.index("--cfg")
-        if rest[at + 1:at + 2] != ["job"]:
-            raise UserError("--cfg takes `job` (print the composed config as yaml and exit)")
-        rest = rest[:at] + rest[at + 2:]
-        import yaml
-
-        from nas.cli.config import compose
-
-        if not sweep:
-            print(yaml.safe_dump(compose(rest), sort_keys=False), end="")
-            return 0
-        overrides, _ = multirun.split_sweep_options(rest)
-        for k, job in enumerate(multirun.expand(overrides)):
-            print(f"# job {k}: {' '.join(job)}\n" + yaml.safe_dump(compose(job), sort_keys=False), end="---\n")
+        part = rest[at + 1] if at + 1 < len(rest) else None
+        if part not in ("job", "hydra", "all"):
+            raise UserError("--cfg takes job (the search's config), hydra (Hydra's) or all; it prints it as yaml "
+                            "and exits")
+        print_config(rest[:at] + rest[at + 2:], part, sweep)
         return 0
+    if not sweep:
+        _no_hydra_settings(rest)
     return multirun.multirun(rest)
+
+
+def _no_hydra_settings(args: Sequence[str]) -> None:
+    """A single search takes no Hydra setting (they choose how a sweep's jobs are launched)."""
+    from nas.cli.hydra_app import is_hydra_override
+
+    hydra = [a for a in args if is_hydra_override(a)]
+    if hydra:
+        raise UserError(f"{hydra[0]}: Hydra's settings apply to a sweep (nas search -m ...)")
+
+
+def print_config(args: list[str], part: str, sweep: bool) -> None:
+    """``--cfg``: the composed config of the search (each job's for a sweep) and/or Hydra's, as yaml."""
+    import yaml
+
+    from nas.cli import multirun
+    from nas.cli.config import compose
+    from nas.cli.hydra_app import hydra_yaml
+
+    overrides, options, hydra = multirun.split_sweep_options(args)
+    if not sweep and (options or hydra):
+        raise UserError(f"{(list(options) or hydra)[0]}: a sweep's setting; add -m")
+    hydra = multirun.launcher_overrides(options, hydra) if sweep else hydra
+    if "sweep_dir" in options:
+        from nas.cli.hydra_app import escape
+
+        hydra.append(f"hydra.sweep.dir={escape(options['sweep_dir'])}")
+    jobs = multirun.expand(overrides) if sweep else [overrides]
+    if part in ("hydra", "all"):
+        print(hydra_yaml(jobs[0], hydra, sweep), end="" if part == "hydra" else "---\n")
+    if part in ("job", "all"):
+        if not sweep:
+            print(yaml.safe_dump(compose(overrides), sort_keys=False), end="")
+            return
+        for k, job in enumerate(jobs):
+            print(f"# job {k}: {' '.join(job)}\n" + yaml.safe_dump(compose(job), sort_keys=False), end="---\n")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -133,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_search(rest)
         from nas.cli import commands
 
+        if command == "completion":
+            from nas.cli.completion import cmd_completion
+
+            return cmd_completion(rest)
         if command == "spaces":
             return commands.cmd_spaces(rest)
         if command == "show":
@@ -145,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "train":
             positional = [a for a in rest[:1] if "=" not in a]
             return commands.cmd_train(positional, _pairs(rest[len(positional):], TRAIN_KEYS, "train"))
-        raise UserError(f"unknown command {command!r}; valid: search, spaces, show, export, train, report")
+        raise UserError(f"unknown command {command!r}; valid: search, spaces, show, export, train, report, completion")
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

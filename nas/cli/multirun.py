@@ -2,19 +2,17 @@
 
 The overrides are parsed and expanded with Hydra's override grammar (``OverridesParser``, the cartesian
 product of ``BasicSweeper.split_arguments``), so ``seed=0,1,2`` and ``seed=range(0,3)`` mean what they mean
-to Hydra. Hydra's own multirun (``hydra.main``) is not used: it changes the working directory, sets up logging,
-writes ``outputs/``/``.hydra`` folders and composes each job only when it launches it, so a bad value in a
-later job is found after earlier jobs have run. Here every job's config is composed and checked (space,
-evaluator, searcher built) before the sweep directory is created; then the jobs run one after the other, or
-``sweep.jobs=N`` at a time in worker processes. ``sweep_dir/summary.md`` and ``summary.csv`` list the jobs.
+to Hydra. Every job's config is composed and checked (space, evaluator, searcher built) before anything is
+written, so a bad value in a later job is a one-line error before any job ran. Then Hydra's launcher plugin
+runs the jobs (``nas.cli.hydra_app``): ``hydra/launcher=basic`` (the default, one after the other in this
+process) or ``hydra/launcher=joblib`` (``hydra.launcher.n_jobs=N`` worker processes; ``sweep.jobs=N`` is short
+for both). ``sweep_dir/summary.md`` and ``summary.csv`` list the jobs.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
 import csv
 import io
-import multiprocessing
 import re
 import time
 from collections.abc import Sequence
@@ -27,16 +25,38 @@ SWEEP_KEYS = ("sweep_dir", "sweep.jobs")
 COLUMNS = ("job", "overrides", "best objective", "trials", "state", "run dir")
 
 
-def split_sweep_options(args: Sequence[str]) -> tuple[list[str], dict[str, str]]:
-    """The overrides for ``compose`` and the sweep's own options (``sweep_dir=``, ``sweep.jobs=``)."""
-    overrides, options = [], {}
+def split_sweep_options(args: Sequence[str]) -> tuple[list[str], dict[str, str], list[str]]:
+    """The overrides for ``compose``, the sweep's own options (``sweep_dir=``, ``sweep.jobs=``) and Hydra's
+    (``hydra/launcher=joblib``, ``hydra.launcher.n_jobs=2``, ``hydra.sweep.dir=``)."""
+    from nas.cli.hydra_app import is_hydra_override
+
+    overrides, options, hydra = [], {}, []
     for item in args:
         key, sep, value = item.partition("=")
         if sep and key.strip() in SWEEP_KEYS:
             options[key.strip()] = value.strip()
+        elif is_hydra_override(item):
+            hydra.append(item)
         else:
             overrides.append(item)
-    return overrides, options
+    return overrides, options, hydra
+
+
+def launcher_overrides(options: dict[str, str], hydra: list[str]) -> list[str]:
+    """Hydra's overrides of the sweep: ``sweep.jobs=N`` (N > 1) is ``hydra/launcher=joblib
+    hydra.launcher.n_jobs=N``; ``sweep_dir=`` is ``hydra.sweep.dir=``. Checked: one way to set each."""
+    from nas.cli.hydra_app import check_hydra_overrides
+    from nas.cli.main import integer
+
+    check_hydra_overrides(hydra)
+    keys = {item.partition("=")[0].strip().lstrip("+~") for item in hydra}
+    if "sweep.jobs" in options and keys & {"hydra/launcher", "hydra.launcher.n_jobs"}:
+        raise UserError("sweep.jobs= and hydra/launcher= (or hydra.launcher.n_jobs=) both choose how jobs run; "
+                        "give one")
+    if "sweep_dir" in options and "hydra.sweep.dir" in keys:
+        raise UserError("sweep_dir= and hydra.sweep.dir= both set the sweep directory; give one")
+    jobs = integer("sweep.jobs", options.get("sweep.jobs", "1"), minimum=1)
+    return (["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"] if jobs > 1 else []) + hydra
 
 
 def expand(overrides: Sequence[str]) -> list[list[str]]:
@@ -73,14 +93,13 @@ def job_dir_name(index: int, overrides: list[str]) -> str:
     return re.sub(r"[^\w.=,+-]", "_", f"{index}-{text}" if text else str(index))[:150]
 
 
-def plan(args: Sequence[str]) -> tuple[Path, list[dict[str, Any]], int]:
-    """The sweep directory, each job (index, overrides, config) checked, and how many run at a time."""
+def plan(args: Sequence[str]) -> tuple[Path, list[dict[str, Any]], list[str]]:
+    """The sweep directory, each job (index, overrides, config) checked, and Hydra's overrides (the launcher)."""
     from nas.cli.config import compose
-    from nas.cli.main import integer
     from nas.runner.run import prepare
 
-    overrides, options = split_sweep_options(args)
-    workers = integer("sweep.jobs", options.get("sweep.jobs", "1"), minimum=1)
+    overrides, options, hydra = split_sweep_options(args)
+    hydra = launcher_overrides(options, hydra)
     for item in overrides:
         key = item.partition("=")[0].strip()
         if key in ("run_dir", "resume"):
@@ -90,9 +109,12 @@ def plan(args: Sequence[str]) -> tuple[Path, list[dict[str, Any]], int]:
     names = varying(jobs)
     configs = [compose(job) for job in jobs]
     root = configs[0].get("runs_root") or "runs"
-    sweep_dir = Path(options.get("sweep_dir") or Path(root) / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}")
+    given = options.get("sweep_dir") or next((item.partition("=")[2].strip() for item in hydra
+                                              if item.partition("=")[0].strip() == "hydra.sweep.dir"), None)
+    sweep_dir = Path(given or Path(root) / f"sweep-{time.strftime('%Y%m%d-%H%M%S')}")
     if (sweep_dir / "summary.csv").exists():
         raise UserError(f"sweep directory {sweep_dir} already holds a sweep; choose another sweep_dir=")
+    hydra = [item for item in hydra if item.partition("=")[0].strip() != "hydra.sweep.dir"]
     planned = []
     for index, (job, config) in enumerate(zip(jobs, configs)):
         config["run_dir"] = str(sweep_dir / job_dir_name(index, names[index]))
@@ -100,8 +122,8 @@ def plan(args: Sequence[str]) -> tuple[Path, list[dict[str, Any]], int]:
             prepare(config)
         except UserError as exc:
             raise UserError(f"job {index} ({' '.join(job)}): {exc}") from None
-        planned.append({"job": index, "overrides": " ".join(names[index] or job), "config": config})
-    return sweep_dir, planned, workers
+        planned.append({"job": index, "overrides": " ".join(names[index] or job), "args": job, "config": config})
+    return sweep_dir, planned, hydra
 
 
 def run_job(job: dict[str, Any], progress: bool) -> dict[str, Any]:
@@ -121,30 +143,6 @@ def run_job(job: dict[str, Any], progress: bool) -> dict[str, Any]:
     if summary.best is not None and metric in summary.best.metrics:
         row["best objective"] = f"{summary.best.metrics[metric]:.6g}"
     return row
-
-
-def _run_quiet(job: dict[str, Any]) -> dict[str, Any]:
-    return run_job(job, progress=False)
-
-
-def launch(jobs: list[dict[str, Any]], workers: int) -> list[dict[str, Any]]:
-    """Run the jobs: in this process one after the other, or ``workers`` at a time in spawned processes."""
-    if workers == 1:
-        rows = []
-        for job in jobs:
-            print(f"[job {job['job'] + 1}/{len(jobs)}] {job['overrides']}", flush=True)
-            rows.append(run_job(job, progress=True))
-        return rows
-    rows = []
-    context = multiprocessing.get_context("spawn")  # no forked torch/JAX state in the workers
-    with concurrent.futures.ProcessPoolExecutor(min(workers, len(jobs)), mp_context=context) as pool:
-        futures = [pool.submit(_run_quiet, job) for job in jobs]
-        for future in concurrent.futures.as_completed(futures):
-            row = future.result()
-            print(f"[job {row['job'] + 1}/{len(jobs)}] {row['overrides']}: {row['state']}, "
-                  f"best {row['best objective']}", flush=True)
-            rows.append(row)
-    return sorted(rows, key=lambda r: r["job"])
 
 
 def summary_table(rows: list[dict[str, Any]]) -> str:
@@ -167,9 +165,11 @@ def write_summary(sweep_dir: Path, rows: list[dict[str, Any]]) -> None:
 def multirun(args: Sequence[str]) -> int:
     """``nas search -m ...``: plan and check every job, run them, write and print the summary.
     Exit 0 when every job completed, 1 when one failed (its row says why)."""
-    sweep_dir, jobs, workers = plan(args)
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    rows = launch(jobs, workers)
+    from nas.cli.hydra_app import launch
+
+    sweep_dir, jobs, hydra = plan(args)
+    rows = launch(jobs, sweep_dir, hydra)
+    sweep_dir.mkdir(parents=True, exist_ok=True)  # made by the launcher; also when every job failed to start
     write_summary(sweep_dir, rows)
     print(summary_table(rows))
     print(f"sweep: {sweep_dir}")

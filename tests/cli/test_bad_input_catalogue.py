@@ -238,6 +238,18 @@ CATALOGUE = [
     case("report-journal-not-text", "report {in}/run_binary_journal", "cannot read"),
     case("report-journal-not-objects", "report {in}/run_list_journal", "a line is not a JSON object"),
     case("report-unknown-option", "report {in}/run --browser", "unknown option '--browser'"),
+    # `nas search -m`: sweeps and their Hydra launcher (the sweep directory is not created)
+    case("sweep-expands-to-no-jobs", f"search -m seed=range(0,0) {FAST}", "the sweep expands to no jobs"),
+    case("sweep-unknown-launcher", f"search -m seed=0,1 hydra/launcher=nosuch {FAST}",
+         "unknown hydra/launcher 'nosuch'; valid choices: basic, joblib"),
+    case("sweep-launcher-bad-value", f"search -m seed=0,1 hydra/launcher=joblib hydra.launcher.n_jobs=x {FAST}",
+         "bad value for hydra.launcher.n_jobs: Value 'x' of type 'str' could not be converted to Integer"),
+    case("sweep-launcher-twice", f"search -m seed=0,1 sweep.jobs=2 hydra/launcher=basic {FAST}",
+         "sweep.jobs= and hydra/launcher= (or hydra.launcher.n_jobs=) both choose how jobs run"),
+    case("sweep-unused-hydra-setting", f"search -m seed=0,1 hydra.job.chdir=true {FAST}",
+         "`nas search` does not use hydra.job.chdir"),
+    case("hydra-setting-without-sweep", f"search hydra/launcher=joblib {FAST}",
+         "hydra/launcher=joblib: Hydra's settings apply to a sweep (nas search -m ...)"),
 ]
 
 

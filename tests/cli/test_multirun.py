@@ -1,5 +1,5 @@
 """`nas search -m`: sweeps expanded with Hydra's override grammar, one run directory per job, a summary;
-`--cfg job`, `--info`, and the parallel launcher (`sweep.jobs=N`)."""
+`--cfg job|hydra|all`, `--info`, and Hydra's launchers (basic; joblib: `hydra/launcher=joblib`, `sweep.jobs=N`)."""
 
 import csv
 import json
@@ -53,10 +53,32 @@ def test_cfg_job_of_a_sweep_prints_each_job(capsys):
     assert docs == [compose(["evaluator=cost", f"seed={k}"]) for k in range(3)]
 
 
+def test_cfg_hydra_prints_hydras_config(capsys):
+    assert main(["search", "evaluator=cost", "--cfg", "hydra"]) == 0
+    hydra = yaml.safe_load(capsys.readouterr().out)["hydra"]
+    assert hydra["launcher"]["_target_"].endswith("BasicLauncher") and hydra["output_subdir"] is None
+    assert hydra["sweep"]["dir"].startswith("${runs_root}/sweep-") and hydra["job"]["chdir"] is False
+    assert hydra["overrides"]["task"] == ["evaluator=cost"]
+
+
+def test_cfg_hydra_of_a_sweep_shows_its_launcher(tmp_path, capsys):
+    printed = []
+    for launcher in (["sweep.jobs=3"], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=3"]):
+        assert main(["search", "-m", "seed=0,1", *launcher, f"sweep_dir={tmp_path}", "--cfg", "hydra"]) == 0
+        printed.append(yaml.safe_load(capsys.readouterr().out)["hydra"])
+    assert printed[0]["launcher"] == printed[1]["launcher"]
+    assert printed[0]["launcher"]["n_jobs"] == 3 and "JoblibLauncher" in printed[0]["launcher"]["_target_"]
+    assert printed[0]["sweep"]["dir"] == str(tmp_path)
+    assert main(["search", "-m", "seed=0,1", "evaluator=cost", "--cfg", "all"]) == 0
+    docs = [d for d in yaml.safe_load_all(capsys.readouterr().out) if d]
+    assert "hydra" in docs[0] and docs[1:] == [compose(["evaluator=cost", f"seed={k}"]) for k in range(2)]
+
+
 def test_info_lists_the_groups(capsys):
     assert main(["search", "--info"]) == 0
     out = capsys.readouterr().out
     assert "searcher" in out and "evolution*" in out and "tabular" in out
+    assert "hydra/launcher: basic*, joblib" in out
 
 
 @pytest.mark.parametrize("args, message", [
@@ -65,6 +87,12 @@ def test_info_lists_the_groups(capsys):
     (["searcher=random,nosuch"], "unknown searcher 'nosuch'"),
     (["seed=range(0,0)"], "expands to no jobs"),
     (["seed=0,1", "run_dir=x"], "run_dir= does not apply to a sweep"),
+    (["seed=0,1", "hydra/launcher=nosuch"], "unknown hydra/launcher 'nosuch'; valid choices: basic, joblib"),
+    (["seed=0,1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=x"], "bad value for hydra.launcher.n_jobs"),
+    (["seed=0,1", "hydra.launcher.nosuch=1"], "unknown setting 'hydra.launcher.nosuch'"),
+    (["seed=0,1", "hydra.run.dir=x"], "`nas search` does not use hydra.run.dir"),
+    (["seed=0,1", "sweep.jobs=2", "hydra/launcher=basic"], "both choose how jobs run"),
+    (["seed=0,1", "sweep.jobs=0"], "sweep.jobs must be an integer >= 1"),
 ])
 def test_a_bad_job_writes_nothing(tmp_path, capsys, args, message):
     sweep = tmp_path / "sweep"
@@ -75,10 +103,17 @@ def test_a_bad_job_writes_nothing(tmp_path, capsys, args, message):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_parallel_launcher_matches_sequential(tmp_path, capsys):
+def test_hydra_settings_need_a_sweep(tmp_path, capsys):
+    assert main(["search", "evaluator=cost", "hydra/launcher=joblib", f"runs_root={tmp_path}"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: hydra/launcher=joblib: Hydra's settings apply to a sweep (nas search -m ...)\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_joblib_launcher_matches_the_basic_one(tmp_path, capsys):
     args = ["search", "-m", "searcher=random", "seed=0,1", *COST]
     assert main([*args, f"sweep_dir={tmp_path / 'seq'}"]) == 0
-    assert main([*args, "sweep.jobs=2", f"sweep_dir={tmp_path / 'par'}"]) == 0
+    assert main([*args, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 'par'}"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == f"sweep: {tmp_path / 'par'}"
     seq, par = rows_of(tmp_path / "seq"), rows_of(tmp_path / "par")
     assert len(par) == 2
@@ -92,3 +127,6 @@ def test_parallel_launcher_matches_sequential(tmp_path, capsys):
         pids = [{json.loads(line)["worker"].rsplit(":", 1)[-1] for line in j.read_text().splitlines()
                  if json.loads(line)["event"] == "finished"} for j in journals]
         assert pids[0] == {str(os.getpid())} and str(os.getpid()) not in pids[1]  # worker processes ran them
+        for pid in pids[1]:  # and they were stopped when the sweep ended
+            with pytest.raises(ProcessLookupError):
+                os.kill(int(pid), 0)
