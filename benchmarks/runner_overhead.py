@@ -27,6 +27,15 @@ the tracker's queue to be written at the end ("total"), and the overhead over ``
 ``--json PATH`` writes the figures.
 
     python benchmarks/runner_overhead.py --tracking --trials 200 --repeats 3
+
+``--tune-searcher`` instead times Tune's search algorithms side by side: the same function trainable (the
+config's NB201 cell looked up through ``evaluate_job``) over the same param space (one ``tune.choice`` per
+decision, ``nas.searchers.ray_tune.tune_space``), proposed by Tune's own ``BasicVariantGenerator`` (random) and
+by ``nas.integrations.tune.Searcher("evolution")`` (behind Tune's ``ConcurrencyLimiter``), each warmed up first,
+then ``--repeats`` timed runs of each in alternating order; it prints each median overhead per trial and the ratio
+of ours to Tune's, and our searcher's own cost per trial outside Tune (``--json PATH`` writes them too).
+
+    python benchmarks/runner_overhead.py --tune-searcher --tune-trials 40 --cpus 2
 """
 
 from __future__ import annotations
@@ -117,6 +126,90 @@ def tune_run(spec: dict, genotypes: list[Genotype], cpus: int, workdir: Path) ->
     wall = time.perf_counter() - start
     assert len(grid) == len(genotypes) and not grid.errors
     return wall
+
+
+def tune_search_alg_run(kind: str, spec: dict, trials: int, cpus: int, workdir: Path) -> float:
+    """Wall seconds of ``Tuner.fit`` over ``trials`` samples of the NB201 param space, proposed by ``kind``
+    (``basic``: Tune's ``BasicVariantGenerator``; ``nas``: our ``Searcher("evolution")``), ``cpus`` at once."""
+    from ray import tune
+    from ray.tune.search import BasicVariantGenerator
+
+    from nas.integrations.tune import Searcher as NasSearcher
+    from nas.searchers.ray_tune import genotype_of, tune_space
+
+    space = NB201Space()
+
+    def trainable(config: dict) -> None:
+        genotype = genotype_of(space, config)
+        outcome = evaluate_job(spec, Job(0, genotype, 0))
+        tune.report({"valid_accuracy": outcome.metrics["valid_accuracy"]})
+
+    search_alg = BasicVariantGenerator(max_concurrent=cpus, random_state=0) if kind == "basic" else \
+        NasSearcher("evolution", seed=0, population_size=20, sample_size=5)
+    tuner = tune.Tuner(trainable, param_space=tune_space(space.spec()),
+                       tune_config=tune.TuneConfig(search_alg=search_alg, metric="valid_accuracy", mode="max",
+                                                   num_samples=trials, reuse_actors=True,
+                                                   max_concurrent_trials=None if kind == "basic" else cpus),
+                       run_config=tune.RunConfig(storage_path=str(workdir / "tune"), name=f"{kind}{time.time_ns()}",
+                                                 verbose=0))
+    start = time.perf_counter()
+    grid = tuner.fit()
+    wall = time.perf_counter() - start
+    assert len(grid) == trials and not grid.errors
+    return wall
+
+
+def searcher_alone(space: NB201Space, trials: int) -> float:
+    """Seconds per trial of our ``Searcher("evolution")``'s own ``suggest`` + ``on_trial_complete`` (no Tune loop),
+    over 10x ``trials`` trials of the same param space."""
+    from nas.integrations.tune import Searcher as NasSearcher
+    from nas.searchers.ray_tune import tune_space
+
+    searcher = NasSearcher("evolution", space=tune_space(space.spec()), metric="valid_accuracy", mode="max", seed=0,
+                           population_size=20, sample_size=5)
+    start = time.perf_counter()
+    for k in range(10 * trials):
+        searcher.suggest(f"t{k}")
+        searcher.on_trial_complete(f"t{k}", {"valid_accuracy": float(k % 17)})
+    return (time.perf_counter() - start) / (10 * trials)
+
+
+def tune_searchers(args: argparse.Namespace) -> dict:
+    """Per-trial overhead of our Tune ``Searcher`` against Tune's ``BasicVariantGenerator``, side by side."""
+    import ray
+
+    space = NB201Space()
+    genotypes = [space.sample(seed) for seed in range(args.tune_trials)]
+    spec = {"name": "tabular", "table": args.table, "dataset": "cifar10", "with_cost": args.with_cost}
+    lookup = lookup_cost(spec, genotypes)
+    own = searcher_alone(space, args.tune_trials)
+    ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    runs: dict[str, list[float]] = {"basic": [], "nas": []}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for kind in runs:
+                tune_search_alg_run(kind, spec, 4, args.cpus, Path(tmp))  # warm-up: actors up, table loaded
+            for repeat in range(args.repeats):  # alternating order, so a burst of load falls on both
+                for kind in sorted(runs, reverse=bool(repeat % 2)):
+                    runs[kind].append(tune_search_alg_run(kind, spec, args.tune_trials, args.cpus, Path(tmp)))
+    finally:
+        ray.shutdown()
+    walls = {kind: statistics.median(values) for kind, values in runs.items()}
+    names = {"basic": "Tune BasicVariantGenerator (random)", "nas": "nas.integrations.tune.Searcher (evolution)"}
+    overheads = {kind: wall / args.tune_trials - lookup / args.cpus for kind, wall in walls.items()}
+    print(f"{args.tune_trials} Tune trials each, median of {args.repeats} runs, {args.cpus} Ray CPUs, lookup itself "
+          f"{lookup * 1e3:.2f} ms/trial, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
+    print(f"our Searcher's own suggest + on_trial_complete, in process: {own * 1e3:.2f} ms/trial")
+    print(f"{'search_alg':<46}{'wall s':>9}{'overhead ms/trial':>19}{'vs Tune random':>16}")
+    for kind, wall in walls.items():
+        print(f"{names[kind]:<46}{wall:>9.2f}{overheads[kind] * 1e3:>19.1f}"
+              f"{overheads[kind] / overheads['basic']:>15.2f}x")
+    return {"trials": args.tune_trials, "repeats": args.repeats, "cpus": args.cpus, "lookup_ms": lookup * 1e3,
+            "searcher_alone_ms": own * 1e3,
+            "load": os.getloadavg()[0], **{f"{kind}_walls_s": values for kind, values in runs.items()},
+            **{f"{kind}_wall_s": wall for kind, wall in walls.items()},
+            **{f"{kind}_overhead_ms": o * 1e3 for kind, o in overheads.items()},
+            "ratio_nas_vs_basic": overheads["nas"] / overheads["basic"]}
 
 
 def sweep_vs_serial(trials: int, table: str) -> dict:
@@ -229,14 +322,26 @@ def main() -> None:
     parser.add_argument("--table", default=str(TABLE))
     parser.add_argument("--sweep", action="store_true", help="time `nas search -m` against 6 searches one by one")
     parser.add_argument("--tracking", action="store_true", help="time logger=none|tensorboard|mlflow side by side")
-    parser.add_argument("--repeats", type=int, default=3, help="--tracking: interleaved rounds (median)")
-    parser.add_argument("--json", default=None, help="--tracking, --sweep: write the figures to this file")
+    parser.add_argument("--tune-searcher", action="store_true",
+                        help="our Tune Searcher against Tune's BasicVariantGenerator on the same trainable")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="--tracking: interleaved rounds; --tune-searcher: timed runs of each (median)")
+    parser.add_argument("--json", default=None, help="--tracking, --sweep, --tune-searcher: write the figures here")
     args = parser.parse_args()
+    if args.json and not (args.tracking or args.sweep or args.tune_searcher):
+        parser.error("--json is written by --tracking, --sweep and --tune-searcher")
+    if args.repeats < 1:
+        parser.error("--repeats must be >= 1")
     if args.tracking:
         tracking_overhead(args.trials, args.repeats, args.table, args.json)
         return
     if args.sweep:
         figures = sweep_vs_serial(args.trials, args.table)
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
+        return
+    if args.tune_searcher:
+        figures = tune_searchers(args)
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=2) + "\n")
         return

@@ -13,18 +13,18 @@ study already holds a resumed run's trials (each carries the journal's trial id 
 
 from __future__ import annotations
 
-import inspect
 from collections import Counter, defaultdict, deque
 from collections.abc import Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from nas.core.decisions import Choice, FloatRange, IntRange, SpaceSpec
 from nas.core.errors import UserError
 from nas.core.genotype import Genotype
 from nas.core.result import Result, TrialState
+from nas.searchers import targets
 from nas.searchers.base import SEARCHERS, MultiObjective, Objective, Searcher, told_pairs
+from nas.searchers.targets import public_classes, split_target
 
 SAMPLERS = {"tpe": "TPESampler", "random": "RandomSampler", "nsgaii": "NSGAIISampler", "cmaes": "CmaEsSampler",
             "gp": "GPSampler", "qmc": "QMCSampler"}  # short names (besides auto) of optuna.samplers classes
@@ -34,43 +34,14 @@ NAS_TRIAL = "nas_trial"  # user attribute of each Optuna trial: the run's trial 
 
 
 def _target(value: Any, kind: str) -> tuple[str, dict[str, Any]]:
-    """(name, keyword arguments) of ``searcher.sampler`` / ``searcher.pruner``: a name, or a mapping whose
-    ``_target_`` is the name and whose other keys are the class's keyword arguments."""
-    if isinstance(value, str):
-        return value, {}
-    if isinstance(value, Mapping) and isinstance(value.get("_target_"), str):
-        return value["_target_"], {str(k): v for k, v in value.items() if k != "_target_"}
-    raise ValueError(f"searcher.{kind} must be a name or have a _target_ (e.g. searcher.{kind}._target_="
-                     f"{ROOTS[kind == 'pruner']}.<Class>), got {value!r}")
-
-
-def public_classes(root: str, base: type) -> list[str]:
-    """The public classes of module ``root`` that derive from ``base`` (``BaseSampler``), by name."""
-    import importlib
-
-    module = importlib.import_module(root)
-    return sorted(n for n in getattr(module, "__all__", dir(module)) if not n.startswith("Base")
-                  and isinstance(getattr(module, n, None), type) and issubclass(getattr(module, n), base))
+    """(name, keyword arguments) of ``searcher.sampler`` / ``searcher.pruner`` (``targets.split_target``)."""
+    return split_target(value, kind, ROOTS[kind == "pruner"])
 
 
 def resolve_class(name: str, roots: tuple[str, ...] = ROOTS) -> type:
     """The class a dotted ``name`` names under one of ``roots`` (``optuna.samplers.CmaEsSampler``), found by
     attribute lookup from those already imported modules: nothing else is imported, nothing private is reached."""
-    import importlib
-
-    root = next((r for r in roots if name.startswith(r + ".")), None)
-    if root is None:
-        raise ValueError(f"{name!r} is not a class under {' or '.join(roots)}")
-    obj: Any = importlib.import_module(root)
-    for part in name[len(root) + 1:].split("."):
-        if not part or part.startswith("_") or not hasattr(obj, part):
-            raise ValueError(f"{name!r} is not a class under {root}")
-        obj = getattr(obj, part)
-        if isinstance(obj, ModuleType) and not obj.__name__.startswith(root):
-            raise ValueError(f"{name!r} is not a class under {root}")
-    if not isinstance(obj, type) or not obj.__module__.startswith("optuna."):
-        raise ValueError(f"{name!r} is not a class under {root}")
-    return obj
+    return targets.resolve_class(name, roots)
 
 
 def _component(value: Any, kind: str, aliases: dict[str, str]) -> tuple[type, dict[str, Any]]:
@@ -99,23 +70,13 @@ def _component(value: Any, kind: str, aliases: dict[str, str]) -> tuple[type, di
 
 
 def _check_arguments(cls: type, kwargs: dict[str, Any], where: str) -> None:
-    try:
-        inspect.signature(cls).bind(**kwargs)
-    except TypeError as exc:
-        raise ValueError(f"{where}: {cls.__name__} does not take these arguments ({exc})") from None
-    for key, value in kwargs.items():
-        if isinstance(value, Mapping) and "_target_" in value:
-            _check_arguments(resolve_class(str(value["_target_"])), _target(value, key)[1], f"{where}.{key}")
+    targets.check_arguments(cls, kwargs, where, ROOTS)
 
 
 def _build(cls: type, kwargs: dict[str, Any], seed: int) -> Any:
     """An instance of ``cls``: nested ``_target_`` mappings built first, the run's seed given to every class
     that takes a ``seed`` and was given none."""
-    built = {k: _build(resolve_class(str(v["_target_"])), _target(v, k)[1], seed)
-             if isinstance(v, Mapping) and "_target_" in v else v for k, v in kwargs.items()}
-    if "seed" in inspect.signature(cls).parameters and built.get("seed") is None:
-        built["seed"] = seed
-    return cls(**built)
+    return targets.build(cls, kwargs, ROOTS, {"seed": seed})
 
 
 def absolute_storage(spec: str) -> str:

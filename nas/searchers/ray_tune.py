@@ -1,25 +1,28 @@
 """``searcher=ray_tune``: the search driven by ``ray.tune.Tuner``, each trial journalled as ours.
 
-Tune proposes (Optuna TPE through ``OptunaSearch``, or random variants) and schedules (ASHA, or
-none); each Tune trial runs the run's evaluator through ``evaluate_job`` in a function trainable and
-reports its per-epoch metrics with ``tune.report``, so ASHA stops the weak ones early. The search
-space comes from the space spec: a define-by-run function that reuses the Optuna searcher's
-``suggest`` (conditional decisions are asked only when active) for ``search_alg=optuna``, and one Tune
-domain per decision (``tune_space``) for ``search_alg=random``, where a conditional decision is
-drawn always and dropped when inactive.
+Tune proposes (Optuna TPE through ``OptunaSearch``, random variants, or any search algorithm of
+``ray.tune.search`` named by ``_target_``) and schedules (ASHA, none, or any applicable scheduler of
+``ray.tune.schedulers`` named by ``_target_``; ``nas.searchers.targets`` resolves the classes under those modules
+only, as for searcher=optuna's samplers). Each Tune trial runs the run's evaluator through ``evaluate_job`` in a
+function trainable and reports its per-epoch metrics with ``tune.report``, so a scheduler stops the weak ones
+early. The search space comes from the space spec: a define-by-run function that reuses the Optuna searcher's
+``suggest`` (conditional decisions are asked only when active) for ``search_alg=optuna``, and one Tune domain
+per decision (``tune_space``) for random and every ``_target_`` algorithm, where a conditional decision is drawn
+always and dropped when inactive.
 
 A callback in the driver turns every ended Tune trial into a ``Result``: complete when the trainable
-returned, pruned when ASHA stopped it (metrics of its last reported epoch), failed on an error. The
+returned, pruned when the scheduler stopped it (metrics of its last reported epoch), failed on an error. The
 trial's last epoch goes to Tune together with its final metrics, so a completed trial makes exactly
 ``epochs`` Tune reports. Tune's own files go under ``<run_dir>/tune/``.
 
 Resume: trials already journalled count against the budget and are added to the Optuna study as
-finished trials (random search does not learn from them); trials that were running when the run was
-killed are not in the journal and are run afresh. Tune's experiment itself is not restored.
+finished trials (random search and ``_target_`` algorithms do not learn from them); trials that were running
+when the run was killed are not in the journal and are run afresh. Tune's experiment itself is not restored.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
@@ -35,9 +38,25 @@ from nas.core.result import Result, TrialState
 from nas.core.space import SearchSpace
 from nas.searchers.base import SEARCHERS, Drive, DrivingSearcher, MultiObjective
 from nas.searchers.optuna_search import _plain, suggest, trial_params
+from nas.searchers.targets import build, check_arguments, resolve_class, split_target
 
-SEARCH_ALGS = ("optuna", "random")
+SEARCH_ALGS = ("optuna", "random")  # short names: Optuna TPE over the space (define-by-run), random variants
 SCHEDULERS = ("asha", "none")
+SEARCH_ROOT, SCHEDULER_ROOT = "ray.tune.search", "ray.tune.schedulers"  # the only modules a _target_ may name
+NESTED_ROOTS = (SEARCH_ROOT, SCHEDULER_ROOT, "optuna.samplers")  # a keyword's _target_ (a limiter's searcher,
+# OptunaSearch's sampler)
+LIBRARIES = {  # Ray's wrapper module -> (the modules it needs, the pip package that has them)
+    "ray.tune.search.ax": (("ax",), "ax-platform"),
+    "ray.tune.search.bayesopt": (("bayes_opt",), "bayesian-optimization"),
+    "ray.tune.search.bohb": (("hpbandster", "ConfigSpace"), "hpbandster ConfigSpace"),
+    "ray.tune.search.hebo": (("hebo",), "HEBO"),
+    "ray.tune.search.hyperopt": (("hyperopt",), "hyperopt"),
+    "ray.tune.search.nevergrad": (("nevergrad",), "nevergrad"),
+    "ray.tune.search.optuna": (("optuna",), "optuna"),
+    "ray.tune.search.zoopt": (("zoopt",), "zoopt"),
+}
+NOT_APPLICABLE = ("PopulationBasedTraining", "PopulationBasedTrainingReplay", "PB2", "ResourceChangingScheduler")
+FILLED = ("metric", "mode", "seed", "random_state_seed", "random_state", "time_attr", "max_t", "max_concurrent")
 PAYLOAD = "nas"  # the key of the JSON bookkeeping each report carries besides the objective metric
 
 
@@ -212,30 +231,102 @@ def _stopper(recorder: _Recorder) -> Any:
     return StopOnUserError()
 
 
+def _choices(kind: str) -> str:
+    """The short names and the classes a ``_target_`` may name for ``kind`` (search_alg or scheduler): Tune's own
+    and, for search algorithms, those of its optional libraries that are installed."""
+    import ray.tune.schedulers as schedulers
+    import ray.tune.search as search
+
+    if kind == "scheduler":
+        names = [n for n in schedulers.__all__ if n not in ("TrialScheduler", *NOT_APPLICABLE)]
+        return f"valid choices: {', '.join(SCHEDULERS)}, or searcher.scheduler._target_={SCHEDULER_ROOT}.<Class> " \
+               f"({', '.join(sorted(names))})"
+    names = sorted(n for n in search.__all__ if n not in ("SearchAlgorithm", "Searcher", "SearchGenerator")
+                   and isinstance(getattr(search, n), type))
+    for module, (needs, _) in LIBRARIES.items():
+        if _installed(needs):
+            wrapper = importlib.import_module(module)
+            names += [f"{module.rsplit('.', 1)[1]}.{n}" for n in getattr(wrapper, "__all__", ())]
+    return f"valid choices: {', '.join(SEARCH_ALGS)}, or searcher.search_alg._target_={SEARCH_ROOT}.<Class> " \
+           f"({', '.join(names)})"
+
+
+def _installed(modules: tuple[str, ...]) -> bool:
+    try:
+        for module in modules:
+            importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+def _component(value: Any, kind: str) -> tuple[str, type | None, dict[str, Any]]:
+    """(name, class, keyword arguments) of ``searcher.search_alg`` or ``searcher.scheduler``; a short name has
+    no class here (its settings are the searcher's own options) and takes no keyword arguments."""
+    from ray.tune.schedulers import TrialScheduler
+    from ray.tune.search import SearchAlgorithm, Searcher
+
+    root = SEARCH_ROOT if kind == "search_alg" else SCHEDULER_ROOT
+    name, kwargs = split_target(value, kind, root)
+    short = SEARCH_ALGS if kind == "search_alg" else SCHEDULERS
+    if name in short:
+        if kwargs:
+            raise ValueError(f"searcher.{kind}={name} takes no keyword arguments (its settings are searcher options); "
+                             f"name the class with searcher.{kind}._target_={root}.<Class> to pass them")
+        return name, None, {}
+    if "." not in name:
+        raise ValueError(f"unknown Ray Tune {kind} {name!r}; {_choices(kind)}")
+    library = next((m for m in LIBRARIES if name.startswith(m + ".")), None)
+    if library is not None and not _installed(LIBRARIES[library][0]):
+        package = LIBRARIES[library][1]
+        raise ValueError(f"searcher.{kind}: {name} needs {package}, which is not installed: pip install {package}")
+    try:
+        cls = resolve_class(name, (root,), import_submodules=True)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; {_choices(kind)}") from None
+    bases = (SearchAlgorithm, Searcher) if kind == "search_alg" else (TrialScheduler,)
+    if not issubclass(cls, bases) or cls in (SearchAlgorithm, Searcher, TrialScheduler):
+        what = "search algorithm" if kind == "search_alg" else "scheduler"
+        raise ValueError(f"{name!r} is not a Ray Tune {what}; {_choices(kind)}")
+    if cls.__name__ in NOT_APPLICABLE:
+        raise ValueError(f"searcher.scheduler: {cls.__name__} does not apply to nas trials (it changes running "
+                         "trials' configs or resources and restores them from Tune checkpoints; a trial evaluates "
+                         "one fixed architecture and saves none): use ASHAScheduler, HyperBandScheduler, "
+                         "MedianStoppingRule or FIFOScheduler")
+    check_arguments(cls, kwargs, f"searcher.{kind}", NESTED_ROOTS, import_submodules=True, filled=FILLED)
+    return name, cls, kwargs
+
+
 @SEARCHERS.register("ray_tune")
 class RayTuneSearcher(DrivingSearcher):
     """Ray Tune as the search driver.
 
-    ``search_alg``: optuna (TPE, ``startup_trials`` random first) or random; ``scheduler``: asha
-    (``grace_period`` epochs before a trial may be stopped, keeping 1/``reduction_factor`` at each rung)
-    or none. ``max_concurrent`` trials at once (default: cluster CPUs / ``cpus_per_trial``);
-    ``max_failures`` retries of a trial whose worker died. The cluster is ``runner.address`` when
-    ``runner=ray``, else a local one on 127.0.0.1 started (and stopped) here.
+    ``search_alg``: optuna (TPE, ``startup_trials`` random first) or random, or a mapping
+    ``{_target_: ray.tune.search.<Class>, <keyword>: <value>, ...}`` naming any search algorithm of
+    ``ray.tune.search`` (``ray.tune.search.hyperopt.HyperOptSearch``, a ``ConcurrencyLimiter`` wrapping another
+    by a nested ``_target_``) whose library is installed. ``scheduler``: asha (``grace_period`` epochs before a
+    trial may be stopped, keeping 1/``reduction_factor`` at each rung), none, or
+    ``{_target_: ray.tune.schedulers.<Class>, ...}`` (ASHA, HyperBand, median stopping, FIFO; population based
+    training does not apply to fixed architectures and is refused). A class is given the objective as
+    ``metric``/``mode``, the run's seed, ``time_attr=training_iteration`` (one iteration per epoch), the epochs
+    as ``max_t`` and the concurrency as ``max_concurrent`` when it takes them and they are not set.
+    ``max_concurrent`` trials at once (default: cluster CPUs / ``cpus_per_trial``); ``max_failures`` retries of
+    a trial whose worker died. The cluster is ``runner.address`` when ``runner=ray``, else a local one on
+    127.0.0.1 started (and stopped) here.
     """
 
     counts_budget = True
 
-    def __init__(self, search_alg: str = "optuna", scheduler: str = "asha", grace_period: int = 1,
-                 reduction_factor: float = 2, max_concurrent: int | None = None, cpus_per_trial: float = 1,
-                 startup_trials: int = 10, max_failures: int = 2) -> None:
-        if search_alg not in SEARCH_ALGS:
-            raise UserError(f"unknown searcher.search_alg {search_alg!r}; valid choices: {', '.join(SEARCH_ALGS)}")
-        if scheduler not in SCHEDULERS:
-            raise UserError(f"unknown searcher.scheduler {scheduler!r}; valid choices: {', '.join(SCHEDULERS)}")
+    def __init__(self, search_alg: str | Mapping[str, Any] = "optuna", scheduler: str | Mapping[str, Any] = "asha",
+                 grace_period: int = 1, reduction_factor: float = 2, max_concurrent: int | None = None,
+                 cpus_per_trial: float = 1, startup_trials: int = 10, max_failures: int = 2) -> None:
+        try:
+            self.search_alg, self.search_alg_class, self.search_alg_kwargs = _component(search_alg, "search_alg")
+            self.scheduler, self.scheduler_class, self.scheduler_kwargs = _component(scheduler, "scheduler")
+        except ImportError:
+            raise UserError("searcher=ray_tune needs Ray Tune: pip install 'nas[ray]'") from None
         if grace_period < 1 or reduction_factor <= 1:
             raise UserError("searcher.grace_period must be >= 1 and searcher.reduction_factor > 1")
-        self.search_alg = search_alg
-        self.scheduler = scheduler
         self.grace_period = int(grace_period)
         self.reduction_factor = float(reduction_factor)
         self.max_concurrent = max_concurrent
@@ -243,10 +334,30 @@ class RayTuneSearcher(DrivingSearcher):
         self.startup_trials = int(startup_trials)
         self.max_failures = int(max_failures)
 
+    def setup(self, space: SearchSpace, seed: int = 0, objective: Any = None) -> None:
+        """Also builds the configured classes once with the objective, so a bad keyword value stops the run
+        before its directory exists."""
+        super().setup(space, seed, objective)
+        if isinstance(self.objective, MultiObjective):
+            return
+        try:
+            self._search_alg(self.objective.metric, self.objective.mode, [], 1)
+            self._scheduler(self.objective.metric, self.objective.mode, 1)
+        except (TypeError, ValueError, AssertionError) as exc:
+            text = " ".join(str(exc).split()) or type(exc).__name__
+            raise UserError(f"bad option for searcher 'ray_tune': {text}") from None
+
+    def _defaults(self, metric: str, mode: str, seed: int, max_t: int, concurrent: int) -> dict[str, Any]:
+        return {"metric": metric, "mode": mode, "seed": seed, "random_state_seed": seed, "random_state": seed,
+                "time_attr": "training_iteration", "max_t": max_t, "max_concurrent": concurrent}
+
     def _search_alg(self, metric: str, mode: str, history: list[Result], concurrent: int) -> Any:
         from nas.runner.loop import trial_seed
 
         seed = trial_seed(self.seed, len(history))  # a resumed run does not replay the first run's draws
+        if self.search_alg_class is not None:
+            return build(self.search_alg_class, self.search_alg_kwargs, NESTED_ROOTS,
+                         self._defaults(metric, mode, seed, 1, concurrent), import_submodules=True)
         if self.search_alg == "random":
             from ray.tune.search.basic_variant import BasicVariantGenerator
 
@@ -270,6 +381,9 @@ class RayTuneSearcher(DrivingSearcher):
                             study_name=name)
 
     def _scheduler(self, metric: str, mode: str, max_t: int) -> Any:
+        if self.scheduler_class is not None:
+            return build(self.scheduler_class, self.scheduler_kwargs, NESTED_ROOTS,
+                         self._defaults(metric, mode, self.seed, max_t, 1), import_submodules=True)
         if self.scheduler == "none":
             return None
         from ray.tune.schedulers import ASHAScheduler
@@ -289,6 +403,7 @@ class RayTuneSearcher(DrivingSearcher):
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # Tune's older reporter is silent at verbose=0
         import ray
         from ray import tune
+        from ray.tune.search import ConcurrencyLimiter, Searcher
 
         from nas.runner.ray_executor import connect
 
@@ -301,14 +416,16 @@ class RayTuneSearcher(DrivingSearcher):
             recorder = _Recorder(drive, self.space)
             trainable = make_trainable(self.space, drive.evaluator_spec, metric, max_t, self.seed)
             storage = Path(drive.run_dir).resolve() / "tune"
+            search_alg = self._search_alg(metric, mode, drive.results, concurrent)
             drive.log(f"ray_tune: {self.search_alg} + {self.scheduler}, {remaining} trials, {concurrent} at a time; "
                       f"Tune files in {storage}")
+            define_by_run = self.search_alg == "optuna"  # the short name: its space is OptunaSpace, not a param space
+            limit = isinstance(search_alg, Searcher) and not isinstance(search_alg, ConcurrencyLimiter)
             tuner = tune.Tuner(
                 tune.with_resources(trainable, {"cpu": self.cpus_per_trial}),
-                param_space=tune_space(self.space.spec()) if self.search_alg == "random" else None,
-                tune_config=tune.TuneConfig(search_alg=self._search_alg(metric, mode, drive.results, concurrent),
-                                            scheduler=self._scheduler(metric, mode, max_t), num_samples=remaining,
-                                            max_concurrent_trials=None if self.search_alg == "random" else concurrent,
+                param_space=None if define_by_run else tune_space(self.space.spec()),
+                tune_config=tune.TuneConfig(search_alg=search_alg, scheduler=self._scheduler(metric, mode, max_t),
+                                            num_samples=remaining, max_concurrent_trials=concurrent if limit else None,
                                             reuse_actors=True),
                 run_config=tune.RunConfig(name=f"tune-{len(drive.results)}", storage_path=str(storage), verbose=0,
                                           callbacks=[_callback(recorder)], stop=_stopper(recorder),

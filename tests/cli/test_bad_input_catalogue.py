@@ -120,6 +120,30 @@ CATALOGUE = [
     case("optuna-pruner-bad-nested-target", "search searcher=optuna searcher.pruner._target_=optuna.pruners."
          f"PatientPruner +searcher.pruner.patience=1 +searcher.pruner.wrapped_pruner._target_=os.system {FAST}",
          "'os.system' is not a class under optuna.samplers or optuna.pruners"),
+    # searcher=ray_tune: search algorithm and scheduler classes, their libraries and keyword arguments
+    case("ray-tune-search-alg-outside-ray", f"search searcher=ray_tune searcher.search_alg._target_=os.system {FAST}",
+         "'os.system' is not a class under ray.tune.search; valid choices: optuna, random, or "
+         "searcher.search_alg._target_=ray.tune.search.<Class>"),
+    case("ray-tune-search-alg-unknown-class", "search searcher=ray_tune "
+         f"searcher.search_alg._target_=ray.tune.search.Bogus {FAST}", "'ray.tune.search.Bogus' is not a class under"),
+    case("ray-tune-search-alg-is-a-scheduler", "search searcher=ray_tune "
+         f"searcher.search_alg._target_=ray.tune.schedulers.ASHAScheduler {FAST}",
+         "'ray.tune.schedulers.ASHAScheduler' is not a class under ray.tune.search"),
+    case("ray-tune-search-alg-library-missing", "search searcher=ray_tune "
+         f"searcher.search_alg._target_=ray.tune.search.hyperopt.HyperOptSearch {FAST}",
+         "searcher.search_alg: ray.tune.search.hyperopt.HyperOptSearch needs hyperopt, which is not installed: "
+         "pip install hyperopt", hide=("hyperopt",)),
+    case("ray-tune-search-alg-bad-keyword", "search searcher=ray_tune "
+         "searcher.search_alg._target_=ray.tune.search.hyperopt.HyperOptSearch +searcher.search_alg.n_initial=2 "
+         f"{FAST}", "searcher.search_alg: HyperOptSearch does not take these arguments"),
+    case("ray-tune-scheduler-unknown-name", f"search searcher=ray_tune searcher.scheduler=pbt {FAST}",
+         "unknown Ray Tune scheduler 'pbt'; valid choices: asha, none, or searcher.scheduler._target_="),
+    case("ray-tune-scheduler-pbt", "search searcher=ray_tune "
+         f"searcher.scheduler._target_=ray.tune.schedulers.PopulationBasedTraining {FAST}",
+         "searcher.scheduler: PopulationBasedTraining does not apply to nas trials"),
+    case("ray-tune-scheduler-bad-value", "search searcher=ray_tune searcher.scheduler._target_=ray.tune.schedulers."
+         f"ASHAScheduler +searcher.scheduler.grace_period=-1 {FAST}",
+         "bad option for searcher 'ray_tune': grace_period must be positive!"),
     case("optuna-storage-no-folder", f"search searcher=optuna searcher.storage=sqlite:///{{in}}/none/study.db {FAST}",
          "cannot be opened: (sqlite3.OperationalError) unable to open database file"),
     case("optuna-storage-unknown-database", f"search searcher=optuna searcher.storage=nosuchdb://host/study {FAST}",

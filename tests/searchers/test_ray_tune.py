@@ -6,6 +6,7 @@ dashboard); the run starts its own local Ray and stops it.
 
 import json
 import os
+import sys
 
 import numpy as np
 import optuna
@@ -26,7 +27,7 @@ from nas.core.errors import UserError  # noqa: E402
 from nas.core.result import Result, TrialState  # noqa: E402
 from nas.runner.journal import read_events, replay  # noqa: E402
 from nas.runner.run import search  # noqa: E402
-from nas.searchers.base import Drive  # noqa: E402
+from nas.searchers.base import Drive, Objective  # noqa: E402
 from nas.searchers.ray_tune import OptunaSpace, RayTuneSearcher, genotype_of, tune_space, values_from_config  # noqa: E402
 from nas.spaces.nb201 import NB201Space  # noqa: E402
 from nas.testing.dummy import DummySpace  # noqa: E402
@@ -83,9 +84,9 @@ def test_tunes_optuna_search_proposes_genotypes_of_the_space():
 
 
 def test_bad_options_and_several_objectives_are_user_errors(synthetic_nb201_table, tmp_path):
-    with pytest.raises(UserError, match="search_alg 'hyperopt'"):
+    with pytest.raises(ValueError, match="search_alg 'hyperopt'"):  # the runner makes it a UserError
         RayTuneSearcher(search_alg="hyperopt")
-    with pytest.raises(UserError, match="scheduler"):
+    with pytest.raises(ValueError, match="scheduler"):
         RayTuneSearcher(scheduler="pbt")
     config = compose(["searcher=ray_tune", "evaluator=tabular", f"evaluator.table={synthetic_nb201_table}",
                       "objectives=[valid_accuracy:max,params:min]", f"run_dir={tmp_path / 'run'}"])
@@ -105,6 +106,127 @@ def test_a_resumed_run_runs_only_the_rest_and_teaches_the_sampler_the_journalled
     done = Drive(run_dir=tmp_path, config={}, budget=3, results=history, evaluator_spec={"name": "tabular"},
                  evaluate=None, record=None, report=None, log=print)
     searcher.drive(done)  # the budget is already spent: returns without starting Ray or Tune
+
+
+HYPEROPT = {"_target_": "ray.tune.search.hyperopt.HyperOptSearch", "n_initial_points": 2}
+
+
+def test_a_target_builds_the_named_class_with_its_keywords_and_the_runs_objective_seed_and_epochs():
+    from ray.tune.schedulers import HyperBandScheduler, MedianStoppingRule
+    from ray.tune.search import BasicVariantGenerator, ConcurrencyLimiter
+    from ray.tune.search.hyperopt import HyperOptSearch
+
+    searcher = RayTuneSearcher(search_alg=HYPEROPT, scheduler={"_target_": "ray.tune.schedulers.MedianStoppingRule",
+                                                               "grace_period": 2, "min_samples_required": 4})
+    searcher.setup(NB201Space(), seed=5, objective=Objective("valid_accuracy", "min"))
+    alg = searcher._search_alg("valid_accuracy", "min", [], concurrent=2)
+    assert isinstance(alg, HyperOptSearch) and alg.metric == "valid_accuracy" and alg.mode == "min"
+    assert alg.algo.keywords["n_startup_jobs"] == 2 and alg.domain is None  # its space comes from Tune
+    scheduler = searcher._scheduler("valid_accuracy", "min", max_t=3)
+    assert isinstance(scheduler, MedianStoppingRule) and scheduler._grace_period == 2
+    assert scheduler._min_samples_required == 4 and scheduler._time_attr == "training_iteration"
+    assert scheduler._metric == "valid_accuracy" and scheduler._mode == "min"
+    limited = RayTuneSearcher(search_alg={"_target_": "ray.tune.search.ConcurrencyLimiter", "max_concurrent": 3,
+                                          "searcher": {"_target_": "ray.tune.search.optuna.OptunaSearch",
+                                                       "sampler": {"_target_": "optuna.samplers.RandomSampler"}}},
+                              scheduler={"_target_": "ray.tune.schedulers.HyperBandScheduler"})
+    limited.setup(NB201Space(), seed=0)
+    alg = limited._search_alg("valid_accuracy", "max", [], concurrent=1)
+    assert isinstance(alg, ConcurrencyLimiter) and alg.max_concurrent == 3
+    assert isinstance(alg.searcher._sampler, optuna.samplers.RandomSampler) and alg.searcher.metric == "valid_accuracy"
+    hyperband = limited._scheduler("valid_accuracy", "max", max_t=6)
+    assert isinstance(hyperband, HyperBandScheduler) and hyperband._max_t_attr == 6
+    variants = RayTuneSearcher(search_alg={"_target_": "ray.tune.search.BasicVariantGenerator"})
+    variants.setup(NB201Space(), seed=0)
+    generator = variants._search_alg("valid_accuracy", "max", [], concurrent=2)
+    assert isinstance(generator, BasicVariantGenerator) and generator.max_concurrent == 2
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"search_alg": {"_target_": "os.system"}}, "'os.system' is not a class under ray.tune.search; valid choices: "
+     "optuna, random, or searcher.search_alg._target_=ray.tune.search.<Class> (BasicVariantGenerator, "
+     "ConcurrencyLimiter, Repeater, hyperopt.HyperOptSearch, optuna.OptunaSearch)"),
+    ({"search_alg": {"_target_": "ray.tune.search._mock._MockSearcher"}}, "is not a class under ray.tune.search"),
+    ({"search_alg": {"_target_": "ray.tune.search.Bogus"}}, "is not a class under ray.tune.search"),
+    ({"search_alg": {"_target_": "ray.tune.search.sample.Categorical"}}, "is not a Ray Tune search algorithm"),
+    ({"search_alg": {"_target_": "ray.tune.schedulers.ASHAScheduler"}}, "is not a class under ray.tune.search"),
+    ({"search_alg": {"_target_": "ray.tune.search.Searcher"}}, "is not a Ray Tune search algorithm"),
+    ({"search_alg": {"_target_": "ray.tune.search.bayesopt.BayesOptSearch"}},
+     "needs bayesian-optimization, which is not installed: pip install bayesian-optimization"),
+    ({"search_alg": {**HYPEROPT, "n_initial": 2}}, "HyperOptSearch does not take these arguments"),
+    ({"search_alg": {"_target_": "ray.tune.search.ConcurrencyLimiter", "searcher": {"_target_": "os.system"}}},
+     "'os.system' is not a class under"),
+    ({"search_alg": {"_target_": "random", "max_concurrent": 2}}, "takes no keyword arguments"),
+    ({"scheduler": "hyperband"}, "unknown Ray Tune scheduler 'hyperband'; valid choices: asha, none, or "
+     "searcher.scheduler._target_=ray.tune.schedulers.<Class> (ASHAScheduler, AsyncHyperBandScheduler, "
+     "FIFOScheduler, HyperBandForBOHB, HyperBandScheduler, MedianStoppingRule)"),
+    ({"scheduler": {"_target_": "ray.tune.schedulers.PopulationBasedTraining"}},
+     "PopulationBasedTraining does not apply to nas trials"),
+    ({"scheduler": {"_target_": "ray.tune.schedulers.pb2.PB2"}}, "PB2 does not apply to nas trials"),
+    ({"scheduler": {"_target_": "ray.tune.schedulers.ResourceChangingScheduler"}}, "does not apply to nas trials"),
+    ({"scheduler": {"_target_": "ray.tune.schedulers.ASHAScheduler", "grace": 1}}, "does not take these arguments"),
+])
+def test_bad_targets_are_refused_with_one_line(options, message):
+    with pytest.raises(ValueError, match="^[^\n]*$") as error:
+        RayTuneSearcher(**options)
+    assert message in str(error.value)
+
+
+def test_a_missing_library_names_its_pip_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "hyperopt", None)
+    with pytest.raises(ValueError, match="needs hyperopt, which is not installed: pip install hyperopt"):
+        RayTuneSearcher(search_alg=HYPEROPT)
+
+
+def test_a_bad_keyword_value_is_a_user_error_at_setup():
+    searcher = RayTuneSearcher(scheduler={"_target_": "ray.tune.schedulers.ASHAScheduler", "grace_period": -1})
+    with pytest.raises(UserError, match="bad option for searcher 'ray_tune': grace_period must be positive"):
+        searcher.setup(NB201Space(), seed=0)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray instance (2 CPUs, 127.0.0.1, no dashboard) for the module's runs; stopped at the end."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("search_alg", "scheduler"), [
+    ({"_target_": "ray.tune.search.BasicVariantGenerator"},
+     {"_target_": "ray.tune.schedulers.MedianStoppingRule", "grace_period": 1, "min_samples_required": 2}),
+    ({"_target_": "ray.tune.search.ConcurrencyLimiter", "max_concurrent": 1, "searcher": HYPEROPT},
+     {"_target_": "ray.tune.schedulers.HyperBandScheduler"}),
+    ({"_target_": "ray.tune.search.optuna.OptunaSearch", "sampler": {"_target_": "optuna.samplers.TPESampler",
+                                                                     "n_startup_trials": 2}},
+     {"_target_": "ray.tune.schedulers.ASHAScheduler", "grace_period": 1}),
+], ids=["variants-median", "limited-hyperopt-hyperband", "optuna-asha"])
+def test_any_tune_search_algorithm_and_scheduler_run_on_the_tabular_evaluator(search_alg, scheduler, local_ray,
+                                                                              synthetic_nb201_table, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    overrides = _overrides("searcher.search_alg", search_alg) + _overrides("searcher.scheduler", scheduler)
+    config = compose(["searcher=ray_tune", "evaluator=tabular", f"evaluator.table={synthetic_nb201_table}",
+                      "budget.trials=6", "searcher.max_concurrent=2", f"run_dir={run_dir}", *overrides])
+    assert config["searcher"]["search_alg"] == search_alg and config["searcher"]["scheduler"] == scheduler
+    summary = search(config, progress=True)
+    results, pending = replay(read_events(run_dir / "trials.jsonl"))
+    assert not pending and [r.trial for r in results] == list(range(6))
+    assert all(r.state is TrialState.COMPLETE and r.metrics["valid_accuracy"] > 0 for r in results)
+    assert summary.best.metrics["valid_accuracy"] == max(r.metrics["valid_accuracy"] for r in results)
+    assert len({r.tags["tune_trial"] for r in results}) == 6
+    assert f"ray_tune: {search_alg['_target_']} + {scheduler['_target_']}, 6 trials" in capsys.readouterr().err
+
+
+def _overrides(prefix: str, value: dict, new: bool = False) -> list[str]:
+    """Hydra overrides of a ``_target_`` mapping: the default ``_target_`` replaced, every other key added (``+``)."""
+    out = []
+    for key, item in value.items():
+        plus = "+" if new or key != "_target_" else ""
+        out += _overrides(f"{prefix}.{key}", item, True) if isinstance(item, dict) else [f"{plus}{prefix}.{key}={item}"]
+    return out
 
 
 @pytest.mark.slow
