@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +47,19 @@ class TensorBoardTracker(Tracker):
         self.scratch = self.root.parent / f".{self.root.name}-partial"
         shutil.rmtree(self.scratch, ignore_errors=True)  # trial runs a kill cut off: written again
         self._points = self._existing_points()
+        self._after_existing_files()
         self._writer = SummaryWriter(str(self.root), max_queue=1000, flush_secs=10)
+
+    def _after_existing_files(self) -> None:
+        """Wait (under a second, on resume only) until a new event file sorts after the earlier ones.
+
+        TensorBoard reads a folder's event files in name order, ``events.out.tfevents.<10-digit second>.<host>.
+        <pid>.<writer counter>``: a resume within the second of the earlier file, in the same process, could sort
+        before it (counter 10 < 9 as text) and TensorBoard would then draw the curve's later steps first."""
+        stamps = [int(parts[3]) for p in self.root.glob("events.out.tfevents.*")
+                  if len(parts := p.name.split(".")) > 3 and parts[3].isdigit()]
+        while stamps and int(time.time()) <= max(stamps):
+            time.sleep(0.05)
 
     def _existing_points(self) -> set[tuple[str, int]]:
         """(tag, step) of the curve points an earlier session wrote (none for a new run)."""

@@ -264,3 +264,28 @@ def test_ray_runner_logs_from_the_driver_and_resumes(tmp_path):
     assert main(["search", f"resume={run_dir}", "budget.trials=6"]) == 0
     assert len(finished(run_dir)) == 6
     assert_tracked_once(run_dir)
+
+
+def test_a_resumed_curve_file_sorts_after_the_earlier_one(tmp_path):
+    """TensorBoard reads event files in name order: a resume in the same second and process as the earlier file
+    (whose writer counter may sort after the new one as text, 9 > 10) must still come after it."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from nas.tracking import RunInfo
+    from nas.tracking.tensorboard import TensorBoardTracker
+
+    root = tmp_path / "tensorboard"
+    with SummaryWriter(str(root)) as earlier:
+        earlier.add_scalar("search/valid_accuracy", 1.0, 1)
+    (first,) = root.glob("events.*")
+    stamp = int(time.time()) + 1  # an earlier file stamped with the second the resume starts in
+    parts = first.name.split(".")
+    parts[3], parts[-1] = f"{stamp:010d}", "9"
+    first.rename(root / ".".join(parts))
+    tracker = TensorBoardTracker()
+    tracker.start(RunInfo(tmp_path, {}, {"valid_accuracy": "max"}))
+    tracker._writer.add_scalar("search/valid_accuracy", 2.0, 2)
+    tracker._writer.close()
+    names = sorted(p.name for p in root.glob("events.*"))
+    assert names[0] == ".".join(parts) and len(names) == 2
+    assert tb_scalars(root)["search/valid_accuracy"] == [(1, 1.0), (2, 2.0)]
