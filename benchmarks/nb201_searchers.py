@@ -16,6 +16,13 @@ its own pool on CIFAR-10 (``--cifar10``), about a second per cell for data proxi
 
     OMP_NUM_THREADS=1 python benchmarks/nb201_searchers.py --searchers predictor_evolution --warm-start zc_synflow \
         --zc-cache runs/zc_nb201.npz --seeds 30 --jobs 2
+
+A ``--warm-start-pool`` larger than the cache ranks every cached cell: with a whole-space cache
+(``zero_cost_nb201.py --whole-space``) the warm cells are the proxy's best of all 6,466 classes (issue 18's run):
+
+    OMP_NUM_THREADS=1 python benchmarks/nb201_searchers.py --searchers predictor_evolution --warm-only \
+        --warm-start zc_synflow --zc-cache runs/zc_all.npz --warm-start-pool 15625 --warm-start-top 20 \
+        --set searcher.init_samples=20 --seeds 30 --jobs 2
 """
 
 from __future__ import annotations

@@ -147,3 +147,40 @@ def test_bad_proxy_features() -> None:
         PredictorEvolution(proxy_features=["bogus"])
     with pytest.raises(UserError, match="unknown proxy feature 'vote'"):
         PredictorEvolution(proxy_features=["vote"])
+
+
+def test_precomputed_scores_of_the_whole_space_rank_it_and_serve_the_proxy_features(
+        tmp_path, synthetic_nb201_table, monkeypatch) -> None:
+    """The whole-space warm start of docs/benchmarks.md: a ``warm_start_scores`` CSV of every NB201 isomorphism
+    class with a pool larger than the CSV ranks all of it, and ``proxy_features`` looks each candidate's score up
+    there: no proxy is computed during the search."""
+    import nas.evaluators.zero_cost.scores as scores_module
+
+    space = NB201Space()
+    classes: dict[str, str] = {}
+    with synthetic_nb201_table.open(newline="") as handle:
+        for row in csv.DictReader(handle):
+            classes.setdefault(space.canonical(space.parse(row["arch_str"])), row["arch_str"])
+    cells = list(classes.values())
+    made_up = [cell.count("nor_conv_3x3") * 10_000 - i for i, cell in enumerate(cells)]  # distinct scores
+    path = tmp_path / "scores.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["arch", "zc_synflow"])
+        writer.writerows(zip(cells, made_up))
+
+    def computed(*args, **kwargs):
+        raise AssertionError("a proxy was computed although the CSV holds every cell")
+
+    monkeypatch.setattr(scores_module, "proxy_scores", computed)
+    config = compose(["space=nb201", "evaluator=tabular", f"evaluator.table={synthetic_nb201_table}",
+                      "searcher=predictor_evolution", "searcher.warm_start=zc_synflow",
+                      f"searcher.warm_start_scores={path}", "searcher.warm_start_pool=15625",
+                      "searcher.warm_start_top=4", "searcher.init_samples=4", "searcher.proxy_features=[synflow]",
+                      "budget.trials=8", f"run_dir={tmp_path / 'run'}", "seed=0"])
+    summary = search(config, progress=False)
+    assert len(cells) == 6466 and len(_pool(summary.run_dir)) == 6466
+    best = [cells[i] for i in sorted(range(len(cells)), key=lambda i: -made_up[i])[:4]]
+    results = sorted(summary.results, key=lambda r: r.trial)
+    assert len(results) == 8
+    assert [space.describe(r.genotype) for r in results[:4]] == best
