@@ -184,9 +184,10 @@ def test_a_bad_keyword_value_is_a_user_error_at_setup():
         searcher.setup(NB201Space(), seed=0)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def local_ray():
-    """One local Ray instance (2 CPUs, 127.0.0.1, no dashboard) for the module's runs; stopped at the end."""
+    """A local Ray instance (2 CPUs, 127.0.0.1, no dashboard) for one test, stopped after it (a module-wide one
+    outlived these tests into the ASHA test below, which checks that a search stops the Ray it started)."""
     import ray
 
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, _node_ip_address="127.0.0.1")
