@@ -31,7 +31,7 @@ search: install
 
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 	$(BIN)/pytest -q -m slow
 
 test-slow: install

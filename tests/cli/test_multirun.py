@@ -110,6 +110,7 @@ def test_hydra_settings_need_a_sweep(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow  # worker processes import torch and the package: the heaviest test of the file
 def test_joblib_launcher_matches_the_basic_one(tmp_path, capsys):
     args = ["search", "-m", "searcher=random", "seed=0,1", *COST]
     assert main([*args, f"sweep_dir={tmp_path / 'seq'}"]) == 0
