@@ -16,7 +16,7 @@ from nas.evaluators.zero_cost import proxy_scores  # noqa: E402
 from nas.evaluators.zero_cost.graph import main_plan  # noqa: E402
 from nas.testing.parity import space_for_tests  # noqa: E402
 
-SLOW_TO_COMPILE = {"fbnetv3"}  # as in test_parity_nb201.py: JAX compiles each op of a deep network
+SLOW_TO_COMPILE = {"fbnetv3", "fbnetv5", "nasnet"}  # JAX compiles each op of a deep network (about a minute each)
 
 
 @pytest.mark.parametrize("space_name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW_TO_COMPILE else n
