@@ -88,10 +88,12 @@ def main() -> None:
     ceiling, ceiling_p = kendalltau(seed_a, seed_b)
     print(f"noise ceiling: Kendall tau {ceiling:.3f} (p={ceiling_p:.3f}) between training seeds 0 and 1")
     params_tau, _ = kendalltau([r["params"] for r in rows], accuracy)
-    print(f"#params: Kendall tau {params_tau:.3f} with the mean accuracy")
+    macs_tau, _ = kendalltau([r["macs"] for r in rows], accuracy)
+    print(f"#params: Kendall tau {params_tau:.3f}, MACs: {macs_tau:.3f} with the mean accuracy (baselines)")
     gates = json.loads((Path(run_dir) / "bossnas.json").read_text()).get("gates")
     summary: dict = {"run_dir": str(run_dir), "archs": len(rows), "epochs": args.epochs,
                      "search_seconds": search_seconds, "noise_ceiling_tau": ceiling, "params_tau": params_tau,
+                     "macs_tau": macs_tau,
                      "gates": gates}
     for key, pooled in (("pooled", True), ("per_prefix", False)):
         tables = block_tables(run_dir, pooled)  # the tables are only needed now, after the trainings
