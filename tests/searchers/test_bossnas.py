@@ -334,8 +334,8 @@ def test_nb201_search_rates_one_population_in_every_block_and_finds_its_best_mem
     assert summary.space.describe(found.genotype) == report["architecture"]
     rows = (run_dir / "collapse.csv").read_text().splitlines()
     assert len(rows) == 1 + 3 * (3 + 1)  # 3 logged steps and one rating row per block
-    assert "collapse gates passed" in (run_dir / "report.md").read_text() or \
-        "Ratings are not reliable" in (run_dir / "report.md").read_text()
+    verdict = "Collapse gates passed in every block" if report["gates_passed"] else "Collapse gates failed (they gauge"
+    assert verdict in (run_dir / "report.md").read_text()
     # the same population seed rates the same cells
     again = random.Random("bossnas-population/3").sample(
         [tuple(c) for c in itertools.product(range(5), repeat=6)], 6)

@@ -116,11 +116,11 @@ def rating_gates(table: EmbeddingTable) -> dict[str, float]:
 
 
 def gate_failures(block: int, gates: Mapping[str, float]) -> list[str]:
-    """What makes block ``block``'s ratings unreliable, one phrase each (empty when the gates pass)."""
+    """Which of block ``block``'s collapse gates fail, one phrase each (empty when the gates pass)."""
     out = []
     if not gates["pred_batch_cos"] < PRED_COS_MAX:
         out.append(f"block {block + 1}: predictions' batch cosine {gates['pred_batch_cos']:.3f} >= {PRED_COS_MAX} "
-                   "(collapsed toward one direction; train longer per block)")
+                   "(collapsed toward one direction)")
     repro = gates["rating_reproducibility"]
     if not repro >= REPRO_MIN:
         out.append(f"block {block + 1}: ratings reproduce between two image sets with Spearman {repro:.2f} < "

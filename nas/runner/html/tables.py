@@ -123,7 +123,7 @@ def bossnas_tables(run: RunData) -> str | None:
     parts = []
     if isinstance(choice, dict):
         found = " | ".join("".join(str(t) for t in path) for path in choice.get("found", []))
-        gates = "passed" if choice.get("gates_passed") else "failed (ratings are not reliable)"
+        gates = "passed" if choice.get("gates_passed") else "failed (see docs/searchers/bossnas.md)"
         parts.append(f"<p>Found ({escape(str(choice.get('strategy')))}): paths <code>{escape(found)}</code> = "
                      f"<code>{escape(str(choice.get('architecture')))}</code>; collapse gates {gates}.</p>")
     chosen = [tuple(str(t) for t in p) for p in (choice or {}).get("found", [])] if isinstance(choice, dict) else []

@@ -339,7 +339,10 @@ def _center_note(center: Mapping[str, Any], population: int) -> str:
 def _finish(space: SearchSpace, seed: int, drive: Drive, found, strategy: str, failures: Sequence[str],
             section: list[str]) -> None:
     """The gates' verdict in the report and the log, then the found and a random architecture evaluated."""
-    verdict = ("ratings are not reliable: " + "; ".join(failures)) if failures else \
+    # the gates gauge the embeddings: checked against stand-alone training, HyTra's released settings fail them
+    # and still rank (docs/benchmarks.md), so a failure is reported as what it is, not as a lost ranking
+    verdict = ("collapse gates failed (they gauge the embeddings, not the ranking: docs/searchers/bossnas.md): "
+               + "; ".join(failures)) if failures else \
         "collapse gates passed in every block (prediction batch cosine < " \
         f"{PRED_COS_MAX}, reproducibility >= {REPRO_MIN})"
     section.append(verdict[0].upper() + verdict[1:] + ".")
