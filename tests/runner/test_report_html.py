@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
 import tempfile
 import webbrowser
 from collections import defaultdict
@@ -250,6 +251,16 @@ def test_hytra_path_and_bossnas_ratings(bossnas_run) -> None:
     assert "BossNAS block ratings" in text and "collapse gates passed" in text
     assert page.trials() == [0, 1] and "role=found" in text
     assert_self_contained(text, page)
+
+
+def test_failed_bossnas_gates_are_named_as_such(bossnas_run, tmp_path) -> None:
+    run_dir = tmp_path / "bossnas"
+    shutil.copytree(bossnas_run[0], run_dir)
+    choice = json.loads((run_dir / "bossnas.json").read_text())
+    (run_dir / "bossnas.json").write_text(json.dumps({**choice, "gates_passed": False}))
+    write_html_report(run_dir)
+    text, _ = read_page(run_dir)
+    assert "collapse gates failed (see docs/searchers/bossnas.md)" in text and "collapse gates passed" not in text
 
 
 def test_fbnetv5_blocks_per_found_task_and_keep_probabilities(fbnetv5_run) -> None:
