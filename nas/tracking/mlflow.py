@@ -11,7 +11,10 @@ The store is ``logger.mlflow.tracking_uri``, by default a local file store in ``
 that backend in maintenance mode and asks for ``MLFLOW_ALLOW_FILE_STORE=true``, which is set for it). MLflow's
 usage telemetry is off unless ``MLFLOW_DISABLE_TELEMETRY`` is set otherwise. On resume the parent run is found
 again by its tag; trials whose nested run ended are not logged again, a nested run a kill left running is
-deleted and logged anew, and curve points already in the parent's metric history are not written twice.
+deleted and logged anew, and curve points already in the parent's metric history are not written twice. A kill
+can cut the file store mid-append (an empty metric file, a last line without its newline), which MLflow's readers
+refuse for the whole experiment: before reading it back, the resume trims what the kill cut in this search's own
+runs (``repair_file_store``), so the lost points are logged again.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 from nas.core.errors import UserError
 from nas.core.result import TrialState
@@ -45,6 +50,40 @@ def _key(name: str) -> str:
 def _chunks(items: list[Any], size: int = BATCH) -> Iterator[list[Any]]:
     for k in range(0, len(items), size):
         yield items[k:k + size]
+
+
+def _tag(run: Path, name: str) -> str:
+    try:
+        return (run / "tags" / name).read_text()
+    except OSError:
+        return ""
+
+
+def repair_file_store(experiment: Path, run_key: str) -> list[Path]:
+    """Trim what a kill cut mid-append in one search's runs of an MLflow file store; the files changed.
+
+    The file store appends one ``timestamp value step`` line per metric point; a kill between the file's creation
+    and its write leaves it empty, one inside the write leaves a last line without its newline, and MLflow then
+    refuses to read any run of the experiment. Only the search's parent run (tag ``nas.run_key``) and its nested
+    runs are touched, never another search's runs in a shared store. Written by hand: MLflow offers no repair.
+    """
+    runs = [d for d in experiment.iterdir() if d.is_dir()] if experiment.is_dir() else []
+    parents = {d.name for d in runs if _tag(d, "nas.run_key") == run_key}
+    changed = []
+    for run in runs:
+        if run.name not in parents and _tag(run, "mlflow.parentRunId") not in parents:
+            continue
+        for metric in sorted(p for p in (run / "metrics").rglob("*") if p.is_file()):
+            data = metric.read_bytes()
+            if data.endswith(b"\n"):
+                continue
+            kept = data[:data.rfind(b"\n") + 1]
+            if kept:
+                metric.write_bytes(kept)
+            else:
+                metric.unlink()
+            changed.append(metric)
+    return changed
 
 
 class MlflowTracker(Tracker):
@@ -88,6 +127,8 @@ class MlflowTracker(Tracker):
         found = client.get_experiment_by_name(self.experiment)
         self._experiment = found.experiment_id if found else client.create_experiment(self.experiment)
         run_key = hashlib.sha256(str(run.run_dir.resolve()).encode()).hexdigest()[:16]
+        if found and uri.startswith("file:"):
+            repair_file_store(Path(url2pathname(urlparse(uri).path)) / self._experiment, run_key)
         parents = client.search_runs([self._experiment], f"tags.`nas.run_key` = '{run_key}'", max_results=1)
         self._done: set[int] = set()
         self._points: set[tuple[str, int]] = set()
@@ -116,10 +157,10 @@ class MlflowTracker(Tracker):
             page = self.client.search_runs([self._experiment], f"tags.`mlflow.parentRunId` = '{self._parent}'",
                                            max_results=1000, page_token=token)
             for nested in page:
-                trial = int(nested.data.tags["nas.trial"])
-                if nested.info.status in ENDED:
-                    self._done.add(trial)
-                else:  # a kill cut it off mid-way: log it again whole
+                trial = nested.data.tags.get("nas.trial", "")
+                if nested.info.status in ENDED and trial.isdigit():
+                    self._done.add(int(trial))
+                else:  # a kill cut it off mid-way (before its tags, even): log it again whole
                     self.client.delete_run(nested.info.run_id)
             token = page.token
             if not token:

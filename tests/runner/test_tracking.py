@@ -108,7 +108,7 @@ def test_mlflow_parent_nested_runs_and_artifacts(nb201_table, tmp_path):
     assert same_points([(m.step, m.value) for m in history], list(enumerate(curve(accuracy), start=1)))
 
 
-def test_resume_logs_what_a_kill_lost_and_nothing_twice(nb201_table, tmp_path):
+def test_resume_logs_what_a_kill_lost_and_nothing_twice(nb201_table, tmp_path, capsys):
     """A kill after trials were journalled but before the trackers wrote them: the resume logs the missing ones
     (and a nested run the kill left half-written) exactly once, and continues the steps."""
     run_dir = tmp_path / "r"
@@ -131,8 +131,19 @@ def test_resume_logs_what_a_kill_lost_and_nothing_twice(nb201_table, tmp_path):
     client.delete_run(by_trial[events[-1]["trial"]])
     client.update_run(by_trial[events[-2]["trial"]], status="RUNNING")
     client.set_terminated(parent.info.run_id, "KILLED")
+    # and the kill cut the file store mid-append: an empty metric file in the nested run it cut off, the parent's
+    # last curve point without its newline (MLflow's readers refuse the whole experiment until both are trimmed)
+    (cut_run,) = (run_dir / "mlruns").glob(f"*/{by_trial[events[-2]['trial']]}")
+    (cut_run / "metrics" / "train_accuracy").write_bytes(b"")
+    (cut_run / "tags" / "nas.trial").write_bytes(b"")  # cut even before its trial tag was written
+    (parent_dir,) = (run_dir / "mlruns").glob(f"*/{parent.info.run_id}")
+    points = parent_dir / "metrics" / "search" / "valid_accuracy"
+    points.write_bytes(points.read_bytes()[:-4])
+    with pytest.raises(ValueError, match="malformed"):
+        mlflow_runs(run_dir)
 
     assert main(["search", f"resume={run_dir}", "budget.trials=8"]) == 0
+    assert "stopped" not in capsys.readouterr().err  # no tracker was dropped
     events = finished(run_dir)
     assert len(events) == 8
     accuracy = [e["metrics"]["valid_accuracy"] for e in events]
