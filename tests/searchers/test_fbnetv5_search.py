@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from nas.backends.torch import build
+from nas.backends.torch.supernets.fbnetv5 import MaskCost, Supernet
 from nas.data.multitask import make_canvases
 from nas.searchers.fbnetv5 import _tasks as T
 from nas.searchers.fbnetv5._estimator import TaskDistributions
 from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig, levels_of
-from nas.searchers.fbnetv5._supernet import MaskCost, Supernet
 from nas.spaces.fbnet.fbnetv5 import FBNetV5Space
 from nas.spaces.fbnet.plan import fragment_cost
 

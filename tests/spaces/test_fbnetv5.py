@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 from nas.core.errors import UserError
 from nas.spaces.fbnet.fbnetv3 import TABLES
 from nas.spaces.fbnet.fbnetv5 import PRESETS, FBNetV5Space
-from nas.spaces.fbnet.plan import compose, fragment_cost, supernet_plan, unit_cost
+from nas.spaces.fbnet.plan import compose, fragment_cost, unit_cost
+from nas.spaces.fbnet.supernet import supernet_plan
 
 CPU_HEADS = {
     "logits": (10,), "seg": (10, 16, 16),

@@ -22,12 +22,12 @@ import numpy as np
 import torch
 
 from nas.backends.torch.device import torch_device
+from nas.backends.torch.supernets.fbnetv5 import CHANNELS_LAST, MaskCost, Supernet, heads_of
 from nas.core.ir import ArchSpec
 from nas.data.multitask import MultitaskData, MultitaskSplit
 from nas.evaluators.metrics import accuracy, coco_map, confusion_matrix, miou_from_confusion
 from nas.searchers.fbnetv5 import _tasks as T
 from nas.searchers.fbnetv5._estimator import TaskDistributions
-from nas.searchers.fbnetv5._supernet import CHANNELS_LAST, MaskCost, Supernet, heads_of
 from nas.spaces.fbnet.plan import Plan
 
 METRIC = {"classification": "valid_accuracy", "segmentation": "valid_miou", "detection": "valid_map"}

@@ -2,7 +2,8 @@
 
 This module registers the searcher and checks its options without importing torch; the run itself lives in
 ``_driver`` (data, supernet training, keep-probability tables, final trainings), the algorithm in ``_search``
-and ``_estimator``, the supernet in ``_supernet`` and the task losses in ``_tasks``. docs/searchers/fbnetv5.md.
+and ``_estimator``, the supernet in ``nas.backends.torch.supernets.fbnetv5`` and the task losses in
+``_tasks``. docs/searchers/fbnetv5.md.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ from nas.core.genotype import Genotype
 from nas.core.ir import ArchSpec
 from nas.core.space import SPACES
 from nas.spaces.fbnet.fbnetv3 import TABLES
-from nas.spaces.fbnet.plan import Plan, compose, supernet_plan
-from nas.spaces.fbnet.supernet import TASKS, Slot, block_slots
+from nas.spaces.fbnet.plan import Plan, compose
+from nas.spaces.fbnet.supernet import TASKS, Slot, block_slots, supernet_plan
 from nas.spaces.scaling.simplenet import GridSpace
 
 _ALL = list(TASKS)

@@ -95,13 +95,3 @@ def fragment_cost(fragment: ArchSpec | None) -> dict[str, int]:
 def unit_cost(plan: Plan) -> dict[str, dict[str, dict[str, int]]]:
     """Per unit: ``{"kept": cost, "skipped": cost}`` of its fragments (for a searcher's FLOPs term)."""
     return {u.name: {"kept": fragment_cost(u.kept), "skipped": fragment_cost(u.skipped)} for u in plan.units}
-
-
-def supernet_plan(space_or_macro: Any) -> Plan:
-    """The plan of an ``fbnetv5`` space, of a genotype of it, or of a full macro mapping."""
-    from nas.spaces.fbnet.supernet import build_plan
-
-    macro = getattr(space_or_macro, "macro", space_or_macro)
-    if hasattr(space_or_macro, "macro_dict"):
-        macro = space_or_macro.macro_dict
-    return build_plan(macro)

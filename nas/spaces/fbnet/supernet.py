@@ -255,3 +255,11 @@ def _live(units: list[Unit], roots: list[str]) -> tuple[Unit, ...]:
         if unit.name in needed:
             needed.update(unit.inputs)
     return tuple(u for u in units if u.name in needed)
+
+
+def supernet_plan(space_or_macro: Any) -> Plan:
+    """The plan of an ``fbnetv5`` space, of a genotype of it, or of a full macro mapping."""
+    macro = getattr(space_or_macro, "macro", space_or_macro)
+    if hasattr(space_or_macro, "macro_dict"):
+        macro = space_or_macro.macro_dict
+    return build_plan(macro)
