@@ -11,7 +11,7 @@ search), draws ``--masks`` uniform keep/skip masks per task, and for each
 then prints Kendall tau and Spearman rho between the negated supernet loss and the trained metric (positive:
 the supernet ranks networks the way training does; the search's REINFORCE signal relies on it).
 
-    OMP_NUM_THREADS=1 python benchmarks/fbnetv5_ranking.py <run_dir> --masks 12
+    OMP_NUM_THREADS=1 python benchmarks/fbnetv5_ranking.py <run_dir> --masks 20
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from scipy.stats import kendalltau, spearmanr
 
+from nas.data.multitask import MultitaskData
 from nas.runner.run import build_space
 from nas.searchers.base import SEARCHERS
 from nas.searchers.fbnetv5._driver import STATE_FILE, Driver, load_data
@@ -42,25 +44,31 @@ def supernet_loss(search: MultitaskSearch, task: str, mask: torch.Tensor, batche
     return float(np.mean(losses))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("run_dir", type=Path)
-    parser.add_argument("--masks", type=int, default=12)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="JSON with every mask's numbers")
-    args = parser.parse_args()
-    config = json.loads((args.run_dir / "config.json").read_text())
+def load_search(run_dir: Path) -> tuple[Driver, MultitaskData, Any, MultitaskSearch]:
+    """A finished search's driver, data, data-adapted space and supernet (weights and distributions)."""
+    config = json.loads((run_dir / "config.json").read_text())
     space = build_space(config)
     options = {k: v for k, v in config["searcher"].items() if k != "name"}
     searcher = SEARCHERS.get("fbnetv5")(**options)
     searcher.setup(space, seed=int(config["seed"]))
     driver = Driver(searcher)
     data = load_data(driver.data_options, driver.seed)
-    tasks = driver.tasks or list(space.macro["tasks"])
-    adapted = driver.adapted_space(data, tasks)
-    tasks = list(adapted.macro["tasks"])
-    search = MultitaskSearch(adapted.plan(), data, tasks, SearchConfig(seed=driver.seed, **driver.search_options))
-    search.load_state_dict(torch.load(args.run_dir / STATE_FILE, map_location="cpu", weights_only=False))
+    adapted = driver.adapted_space(data, driver.tasks or list(space.macro["tasks"]))
+    search = MultitaskSearch(adapted.plan(), data, list(adapted.macro["tasks"]),
+                             SearchConfig(seed=driver.seed, **driver.search_options))
+    search.load_state_dict(torch.load(run_dir / STATE_FILE, map_location="cpu", weights_only=False))
+    return driver, data, adapted, search
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--masks", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=None, help="JSON with every mask's numbers")
+    args = parser.parse_args()
+    driver, data, adapted, search = load_search(args.run_dir)
+    tasks = list(search.tasks)
     valid = Batches(data.valid, search.levels, search.device)
     generator = torch.Generator().manual_seed(args.seed)
     decisions = search.plan.decisions
