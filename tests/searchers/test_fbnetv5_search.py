@@ -251,6 +251,9 @@ def test_tiny_search_end_to_end(tmp_path) -> None:
     architectures = json.loads((run_dir / "architectures.json").read_text())
     assert [row["kind"] for row in architectures["detection"]] == ["most_probable", "sample", "sample", "sample"]
     assert (run_dir / "fbnetv5_state.pt").is_file() and (run_dir / "report.md").is_file()
+    report = (run_dir / "report.md").read_text()
+    section = report[report.index("## Found vs random of equal MACs, per task"):]
+    assert all(f"| {task} | {metric[task]} |" in section for task in TASKS) and "One search seed" in section
 
 
 @pytest.mark.slow
@@ -274,6 +277,57 @@ def test_killed_search_resumes_from_its_checkpoint(tmp_path, capsys) -> None:
     assert tags == [("classification", "found"), ("classification", "random"), ("segmentation", "found"),
                     ("segmentation", "random")]
     assert [r.trial for r in again.results] == [0, 1, 2, 3]
+
+
+def test_a_short_training_is_evaluated_with_bn_statistics_of_its_data(monkeypatch) -> None:
+    """FBNet's BN momentum (0.003) leaves the running statistics near 0 / 1 after a short training: train_task
+    evaluates with statistics recalibrated on the training images (the exact per-channel mean of the first BN's
+    input over them), not with those."""
+    from nas.searchers.fbnetv5 import _search as S
+
+    data = make_canvases(n=40, valid=8, size=32, seed=0)
+    space = FBNetV5Space("cpu", input_shape=list(data.input_shape), resolution=32, num_classes=data.num_classes,
+                         tasks=["classification"])
+    arch = space.decode(space.sample(0))
+    seen = {}
+
+    def capture(model, *args):
+        seen["model"] = model
+        return {}
+
+    monkeypatch.setattr(S, "evaluate", capture)
+    S.train_task(arch, "classification", data, steps=2, batch_size=8, lr=1e-3, seed=0)
+    model = seen["model"]
+    first_bn = next(m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    inputs = []
+    hook = first_bn.register_forward_hook(lambda module, args, out: inputs.append(args[0].detach()))
+    model.eval()
+    with torch.no_grad():
+        model(torch.from_numpy(data.train.images))
+    hook.remove()
+    expected = inputs[0].mean(dim=(0, 2, 3))
+    assert first_bn.momentum == pytest.approx(0.003)  # the space's momentum is left as it was
+    assert torch.allclose(first_bn.running_mean, expected, atol=1e-4 * float(expected.abs().max()) + 1e-6)
+
+
+def test_report_table_sets_found_beside_random_per_task() -> None:
+    from nas.core.genotype import Genotype
+    from nas.core.result import Result, TrialState
+    from nas.searchers.fbnetv5._driver import found_vs_random_table
+
+    genotype = Genotype("fbnetv5", 1, {}, {})
+    results = [Result(trial=k, genotype=genotype, state=TrialState.COMPLETE, tags={"task": task, "role": role},
+                      metrics={metric: value, "macs": macs})
+               for k, (task, role, metric, value, macs) in enumerate([
+                   ("segmentation", "random", "valid_miou", 12.4, 1.01e6),
+                   ("classification", "found", "valid_accuracy", 49.7, 8.1e5),
+                   ("classification", "random", "valid_accuracy", 39.75, 8.2e5),
+                   ("segmentation", "found", "valid_miou", 13.8, 1.0e6)])]
+    lines = found_vs_random_table(results, ["classification", "segmentation", "detection"]).splitlines()
+    assert lines[2] == "| classification | valid_accuracy | 49.70 | 39.75 | 0.81 M / 0.82 M |"
+    assert lines[3] == "| segmentation | valid_miou | 13.80 | 12.40 | 1.00 M / 1.01 M |"
+    assert not any(line.startswith("| detection") for line in lines)  # not trained (yet): no row
+    assert "One search seed and one training" in lines[-3]
 
 
 def test_detection_class_logits_start_at_the_focal_prior() -> None:

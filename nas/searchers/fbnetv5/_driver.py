@@ -129,6 +129,7 @@ class Driver:
             drive.log(f"fbnetv5: {task} keeps {paths} ({cost['macs'] / 1e6:.2f} M MACs, "
                       f"{cost['params'] / 1e3:.1f} k params): {kept or 'no gated block'}")
         self.final_training(drive, space, search, data, tasks, found)
+        drive.add_report_section("Found vs random of equal MACs, per task", found_vs_random_table(drive.results, tasks))
 
     def write_architectures(self, run_dir: Path, space: Any, search: MultitaskSearch,
                             tasks: Sequence[str]) -> dict[str, Genotype]:
@@ -175,6 +176,23 @@ class Driver:
                                     seconds=metrics["train_seconds"], seed=self.seed,
                                     tags={"task": task, "role": role}))
                 drive.log(f"fbnetv5: {task} {role}: {METRIC[task]} {metrics[METRIC[task]]:.2f}")
+
+
+def found_vs_random_table(results: Sequence[Result], tasks: Sequence[str]) -> str:
+    """Markdown: per task the found and the random network's metric and MACs, with the one-seed caveat."""
+    by_role = {(r.tags.get("task"), r.tags.get("role")): r for r in results}
+    lines = ["| task | metric | found | random | MACs found / random |", "|---|---|---:|---:|---:|"]
+    for task in tasks:
+        found, rand = by_role.get((task, "found")), by_role.get((task, "random"))
+        if found is None or rand is None:
+            continue
+        metric = METRIC[task]
+        lines.append(f"| {task} | {metric} | {found.metrics[metric]:.2f} | {rand.metrics[metric]:.2f} | "
+                     f"{found.metrics['macs'] / 1e6:.2f} M / {rand.metrics['macs'] / 1e6:.2f} M |")
+    return "\n".join(lines) + (
+        "\n\nOne search seed and one training of each network: differences of a few points are within the noise "
+        "of\nthese short trainings. `benchmarks/fbnetv5_found_vs_random.py` compares them over search seeds, "
+        "random\nnetworks and training seeds (docs/searchers/fbnetv5.md).")
 
 
 def equal_cost_mask(search: MultitaskSearch, task: int, target: float, tolerance: float, tries: int,
