@@ -212,6 +212,11 @@ def main() -> None:
         ("train-nb201-recipe-12ep-cuda", lambda: nb201_recipe_12_epochs(args.out)),
         ("cli-fbnetv5-cuda", lambda: cli(args.out, "cli_fbnetv5", [
             "search", "space=fbnetv5", "searcher.device=cuda"], 400)),
+        # FBNetV5's found vs random networks at 10x the CPU budget's supernet steps (docs/searchers/fbnetv5.md)
+        ("bench-fbnetv5-found-vs-random-cuda", lambda: benchmark(args.out, "fbnetv5_found_vs_random_cuda", [
+            "--seeds", "5", "--run-root", "/tmp/gpu_check_runs/fbnetv5_fvr", "--json",
+            str(args.out / "fbnetv5_found_vs_random.json"), "searcher.steps=3000", "searcher.warmup=750",
+            "searcher.device=cuda"], 900, script="fbnetv5_found_vs_random.py")),
         # BossNAS checked against NAS-Bench-201 with the published network (C=16, 5 cells per stage), the
         # whole CIFAR-10 training split and 4x the CPU budget's steps at batch 256 (docs/searchers/bossnas.md)
         ("bench-bossnas-nb201-cuda", lambda: benchmark(args.out, "bossnas_nb201_cuda", [
