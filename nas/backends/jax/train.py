@@ -21,12 +21,14 @@ import optax
 from flax import nnx
 
 from nas.backends.jax.builder import JaxNetwork, build
-from nas.backends.jax.ops import Progress
+from nas.backends.jax.ops import BatchNorm, Progress
 from nas.backends.training import (
+    BN_CALIBRATION_IMAGES,
     MAIN_HEAD,
     Pruned,
     Reporter,
     TrainConfig,
+    bn_stats_stale,
     check_loss,
     epoch_batches,
     learning_rate,
@@ -119,6 +121,41 @@ def make_steps(model: JaxNetwork, tx: optax.GradientTransformation, aux_weight: 
     return train_step, predict
 
 
+def calibrate_stale_bn(model: JaxNetwork, params: nnx.State, rest: nnx.State, train_x: np.ndarray, steps: int,
+                       batch_size: int) -> nnx.State:
+    """``rest`` with the BN running statistics recomputed on the first training images when ``bn_stats_stale``
+    says the running ones still hold their initial values (as torch's ``update_bn`` does in the torch loop:
+    statistics reset, then a cumulative average over train-mode forward passes); ``rest`` itself otherwise."""
+    norms = [m for _, m in nnx.iter_modules(model) if isinstance(m, BatchNorm)]
+    if not bn_stats_stale([m.momentum for m in norms], steps):
+        return rest
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.momentum = None  # cumulative average: every calibration batch weighs the same
+    model.train()
+    calibration_def = nnx.graphdef(model)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    net = nnx.merge(calibration_def, params, rest, copy=True)
+    for _, m in nnx.iter_modules(net):
+        if isinstance(m, BatchNorm):
+            m.running_mean[...] = jnp.zeros_like(m.running_mean[...])
+            m.running_var[...] = jnp.ones_like(m.running_var[...])
+            m.num_batches_tracked[...] = jnp.zeros_like(m.num_batches_tracked[...])
+    state = nnx.state(net, nnx.Not(nnx.Param))
+
+    @jax.jit
+    def forward(params: nnx.State, rest: nnx.State, x: jax.Array) -> nnx.State:
+        net = nnx.merge(calibration_def, params, rest, copy=True)
+        net(x)
+        return nnx.state(net, nnx.Not(nnx.Param))
+
+    images = train_x[:BN_CALIBRATION_IMAGES]
+    for i in range(0, len(images), batch_size):
+        state = forward(params, state, jnp.asarray(images[i:i + batch_size]))
+    return state
+
+
 def accuracy(predict: Callable, params: nnx.State, rest: nnx.State, x: np.ndarray, y: np.ndarray,
              batch_size: int) -> float:
     """Top-1 accuracy in percent. Batches are zero-padded to ``batch_size`` (or, for a smaller split,
@@ -198,6 +235,7 @@ def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repo
             first = int(np.argmax(~np.isfinite(values)))
             check_loss(float(values[first]), epoch, step - len(losses) + first)
         train_seconds += time.perf_counter() - start
+        rest = calibrate_stale_bn(model, params, rest, data.train_x, step, config.eval_batch_size)
         metrics = {"train_loss": loss_mean,
                    "valid_accuracy": accuracy(predict, params, rest, data.valid_x, data.valid_y,
                                               config.eval_batch_size)}

@@ -14,17 +14,20 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import update_bn
 
 from nas.backends.torch.augment import BatchAugment
 from nas.backends.torch.builder import build
 from nas.backends.torch.device import torch_device
 from nas.backends.torch.schedules import set_drop_path_progress
 from nas.backends.training import (
+    BN_CALIBRATION_IMAGES,
     MAIN_HEAD,
     Checkpointer,
     Pruned,
     Reporter,
     TrainConfig,
+    bn_stats_stale,
     check_loss,
     epoch_batches,
     learning_rate,
@@ -44,6 +47,20 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, batch_size: int, de
             logits = main_output(model(xb))
             correct += int((logits.argmax(1).cpu().numpy() == y[i:i + batch_size]).sum())
     return 100.0 * correct / max(len(x), 1)
+
+
+def calibrate_stale_bn(model: nn.Module, train_x: np.ndarray, steps: int, batch_size: int,
+                       device: str | torch.device = "cpu") -> bool:
+    """Recompute the BN running statistics on the first training images when ``bn_stats_stale`` says the
+    running ones still hold their initial values (torch's ``update_bn``); whether it did."""
+    momenta = [m.momentum for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bn_stats_stale(momenta, steps):
+        return False
+    images = train_x[:BN_CALIBRATION_IMAGES]
+    batches = [torch.from_numpy(images[i:i + batch_size]).to(device) for i in range(0, len(images), batch_size)]
+    with torch.no_grad():
+        update_bn(batches, model)
+    return True
 
 
 def main_output(out: torch.Tensor | dict[str, torch.Tensor]) -> torch.Tensor:
@@ -155,6 +172,7 @@ def train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repor
             step += 1
         seconds = time.perf_counter() - start
         train_seconds += seconds
+        calibrate_stale_bn(model, data.train_x, step, config.eval_batch_size, device)
         metrics = {"train_loss": loss_sum / max(batches, 1), "train_accuracy": 100.0 * correct / max(seen, 1),
                    "valid_accuracy": accuracy(model, data.valid_x, data.valid_y, config.eval_batch_size, device)}
         if checkpoint is not None:
