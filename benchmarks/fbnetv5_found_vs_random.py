@@ -14,7 +14,7 @@ in which found wins. Then the supernet's ranking (``fbnetv5_ranking.py``'s measu
 Kendall tau of its loss under ``--masks`` uniform masks per task against the same masks trained stand-alone.
 
     OMP_NUM_THREADS=1 python benchmarks/fbnetv5_found_vs_random.py --seeds 5 --json runs/fbnetv5_fvr.json
-    OMP_NUM_THREADS=1 python benchmarks/fbnetv5_found_vs_random.py --quick            # 2 seeds, 1 random, 6 masks
+    OMP_NUM_THREADS=1 python benchmarks/fbnetv5_found_vs_random.py --quick   # 2 seeds, 1 random, 1 training, 6 masks
     python benchmarks/fbnetv5_found_vs_random.py --seeds 5 searcher.steps=1000        # search overrides
 
 ``--json PATH`` writes, per task (``classification``, ``segmentation``, ``detection``), ``found_mean``,
@@ -148,14 +148,15 @@ def main() -> None:
     parser.add_argument("--train-seeds", type=int, default=2, help="trainings of each network")
     parser.add_argument("--masks", type=int, default=20, help="uniform masks per task for the supernet's tau")
     parser.add_argument("--mask-seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="2 seeds, 1 random network, 6 masks (under 10 min)")
+    parser.add_argument("--quick", action="store_true",
+                        help="2 seeds, 1 random network, 1 training each, 6 masks (under 10 min)")
     parser.add_argument("--run-root", type=Path, default=Path("runs/fbnetv5_found_vs_random"),
                         help="one search per seed under it (seed<S>), reused when finished")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("overrides", nargs="*", help="search overrides, e.g. searcher.steps=1000")
     args = parser.parse_args()
     if args.quick:
-        args.seeds, args.random, args.masks = 2, 1, 6
+        args.seeds, args.random, args.train_seeds, args.masks = 2, 1, 1, 6
     if min(args.seeds, args.random, args.train_seeds, args.masks) < 1:
         parser.error("--seeds, --random, --train-seeds and --masks must be at least 1")
     started = time.perf_counter()
