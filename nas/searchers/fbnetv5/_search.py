@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from torch.optim.swa_utils import update_bn
 
 from nas.backends.torch.device import torch_device
 from nas.backends.torch.supernets.fbnetv5 import CHANNELS_LAST, MaskCost, Supernet, heads_of
@@ -267,29 +266,12 @@ def evaluate(model: torch.nn.Module, arch: ArchSpec, task: str, batches: Batches
     return {"valid_map": 100.0 * scores["map"], "valid_map50": 100.0 * scores["map50"]}
 
 
-CALIBRATION_IMAGES = 1024
-
-
-def calibrate_bn(model: torch.nn.Module, split: Batches, batch_size: int, limit: int = CALIBRATION_IMAGES) -> None:
-    """Set every BN layer's running statistics to their average over the split's first ``limit`` images, under
-    the trained weights (torch's ``update_bn``: statistics reset, then a cumulative average over train-mode
-    forward passes without gradients).
-
-    FBNet's BN momentum is mobile-vision's 0.003: after the few hundred steps of a short training the running
-    statistics have moved less than half-way from their initial 0 / 1, and the network evaluated in eval mode
-    scores near chance whatever it learned (classification 10% before, 34% after calibration, 120 steps).
-    """
-    images = [split.take(np.arange(k, min(k + batch_size, len(split), limit))).images
-              .contiguous(memory_format=CHANNELS_LAST) for k in range(0, min(len(split), limit), batch_size)]
-    with torch.no_grad():
-        update_bn(images, model)
-
-
 def train_task(arch: ArchSpec, task: str, data: MultitaskData, steps: int, batch_size: int, lr: float,
                seed: int, device: str = "cpu") -> dict[str, float]:
     """Train ``arch`` from scratch on one task for ``steps`` (AdamW, cosine) on ``device``, then its validation
     metrics."""
     from nas.backends.torch import build
+    from nas.backends.torch.train import calibrate_stale_bn
 
     size = data.input_shape[1]
     levels = []
@@ -314,7 +296,8 @@ def train_task(arch: ArchSpec, task: str, data: MultitaskData, steps: int, batch
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    calibrate_bn(model, train, batch_size)
+    # FBNet's BN momentum (0.003) leaves the running statistics near 0 / 1 after a short training
+    calibrate_stale_bn(model, data.train.images, steps, batch_size, where)
     if where.type == "cuda":
         torch.cuda.synchronize(where)
     seconds = time.perf_counter() - start
