@@ -121,14 +121,13 @@ def make_steps(model: JaxNetwork, tx: optax.GradientTransformation, aux_weight: 
     return train_step, predict
 
 
-def calibrate_stale_bn(model: JaxNetwork, params: nnx.State, rest: nnx.State, train_x: np.ndarray, steps: int,
-                       batch_size: int) -> nnx.State:
-    """``rest`` with the BN running statistics recomputed on the first training images when ``bn_stats_stale``
-    says the running ones still hold their initial values (as torch's ``update_bn`` does in the torch loop:
-    statistics reset, then a cumulative average over train-mode forward passes); ``rest`` itself otherwise."""
+def make_bn_calibration(model: JaxNetwork) -> Callable[[nnx.State, nnx.State, np.ndarray, int, int], nnx.State]:
+    """``calibrate(params, rest, train_x, steps, batch_size)``: ``rest`` with the BN running statistics
+    recomputed on the first training images when ``bn_stats_stale`` says the running ones still hold their
+    initial values (as torch's ``update_bn`` does in the torch loop: statistics reset, then a cumulative average
+    over train-mode forward passes), ``rest`` itself otherwise. Built once per training, so its forward pass is
+    compiled once, not at every evaluation."""
     norms = [m for _, m in nnx.iter_modules(model) if isinstance(m, BatchNorm)]
-    if not bn_stats_stale([m.momentum for m in norms], steps):
-        return rest
     momenta = [m.momentum for m in norms]
     for m in norms:
         m.momentum = None  # cumulative average: every calibration batch weighs the same
@@ -136,13 +135,6 @@ def calibrate_stale_bn(model: JaxNetwork, params: nnx.State, rest: nnx.State, tr
     calibration_def = nnx.graphdef(model)
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
-    net = nnx.merge(calibration_def, params, rest, copy=True)
-    for _, m in nnx.iter_modules(net):
-        if isinstance(m, BatchNorm):
-            m.running_mean[...] = jnp.zeros_like(m.running_mean[...])
-            m.running_var[...] = jnp.ones_like(m.running_var[...])
-            m.num_batches_tracked[...] = jnp.zeros_like(m.num_batches_tracked[...])
-    state = nnx.state(net, nnx.Not(nnx.Param))
 
     @jax.jit
     def forward(params: nnx.State, rest: nnx.State, x: jax.Array) -> nnx.State:
@@ -150,10 +142,23 @@ def calibrate_stale_bn(model: JaxNetwork, params: nnx.State, rest: nnx.State, tr
         net(x)
         return nnx.state(net, nnx.Not(nnx.Param))
 
-    images = train_x[:BN_CALIBRATION_IMAGES]
-    for i in range(0, len(images), batch_size):
-        state = forward(params, state, jnp.asarray(images[i:i + batch_size]))
-    return state
+    def calibrate(params: nnx.State, rest: nnx.State, train_x: np.ndarray, steps: int,
+                  batch_size: int) -> nnx.State:
+        if not bn_stats_stale(momenta, steps):
+            return rest
+        net = nnx.merge(calibration_def, params, rest, copy=True)
+        for _, m in nnx.iter_modules(net):
+            if isinstance(m, BatchNorm):
+                m.running_mean[...] = jnp.zeros_like(m.running_mean[...])
+                m.running_var[...] = jnp.ones_like(m.running_var[...])
+                m.num_batches_tracked[...] = jnp.zeros_like(m.num_batches_tracked[...])
+        state = nnx.state(net, nnx.Not(nnx.Param))
+        images = train_x[:BN_CALIBRATION_IMAGES]
+        for i in range(0, len(images), batch_size):
+            state = forward(params, state, jnp.asarray(images[i:i + batch_size]))
+        return state
+
+    return calibrate
 
 
 def accuracy(predict: Callable, params: nnx.State, rest: nnx.State, x: np.ndarray, y: np.ndarray,
@@ -208,6 +213,7 @@ def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repo
     per_epoch = steps_per_epoch(len(data.train_x), config)
     tx = make_optimizer(config, per_epoch)
     train_step, predict = make_steps(model, tx, config.aux_weight, config.label_smoothing)
+    calibrate = make_bn_calibration(model)
     total = per_epoch * config.epochs
     has_drop_path = any(n.op == "drop_path" and n.p["scheduled"] for n in arch.nodes)
     augment = _torch_augment(config, data)
@@ -235,7 +241,7 @@ def _train(arch: ArchSpec, data: ArrayDataset, config: TrainConfig, report: Repo
             first = int(np.argmax(~np.isfinite(values)))
             check_loss(float(values[first]), epoch, step - len(losses) + first)
         train_seconds += time.perf_counter() - start
-        rest = calibrate_stale_bn(model, params, rest, data.train_x, step, config.eval_batch_size)
+        rest = calibrate(params, rest, data.train_x, step, config.eval_batch_size)
         metrics = {"train_loss": loss_mean,
                    "valid_accuracy": accuracy(predict, params, rest, data.valid_x, data.valid_y,
                                               config.eval_batch_size)}
