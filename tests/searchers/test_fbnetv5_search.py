@@ -15,7 +15,7 @@ from nas.backends.torch.supernets.fbnetv5 import MaskCost, Supernet
 from nas.data.multitask import make_canvases
 from nas.searchers.fbnetv5 import _tasks as T
 from nas.searchers.fbnetv5._estimator import TaskDistributions
-from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig, levels_of
+from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig, levels_of, task_loss
 from nas.spaces.fbnet.fbnetv5 import FBNetV5Space
 from nas.spaces.fbnet.plan import fragment_cost
 
@@ -381,3 +381,37 @@ def test_vectorised_nms_equals_the_greedy_loop(seed: int) -> None:
     classes = torch.randint(0, 3, (n,), generator=gen)
     for iou in (0.3, 0.5, 0.7):
         assert T.nms(boxes, scores, classes, iou).tolist() == _greedy_nms(boxes, scores, classes, iou)
+
+
+def _first_step(data, sandwich: bool):
+    """One search step with the supernet's masks, the batch and the gradients before the update recorded."""
+    from dataclasses import replace
+
+    config = replace(SearchConfig(steps=4, warmup=1, batch_size=8), sandwich=sandwich)
+    search = MultitaskSearch(space().plan(), data, TASKS, config)
+    masks, batches, grads = [], [], []
+    forward, take, update = search.supernet.forward, search._batch, search.optimizer.step
+    search.supernet.forward = lambda x, mask, heads: (masks.append(torch.as_tensor(mask).clone())
+                                                      or forward(x, mask, heads))
+    search._batch = lambda: batches.append(take()) or batches[-1]
+    search.optimizer.step = lambda *a, **k: grads.append(
+        [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in search.supernet.parameters()]
+    ) or update(*a, **k)
+    return search.step(), masks, batches[0], grads[0]
+
+
+def test_sandwich_adds_the_largest_and_smallest_networks_gradients(data) -> None:
+    plain, plain_masks, batch, plain_grads = _first_step(data, sandwich=False)
+    got, masks, _, grads = _first_step(data, sandwich=True)
+    b = len(plain_masks[0])
+    assert len(plain_masks) == 1 and len(masks) == 3 and torch.equal(masks[0], plain_masks[0])
+    assert torch.equal(masks[1], torch.ones(b)) and torch.equal(masks[2], torch.zeros(b))
+    assert got == plain  # the REINFORCE signal and the reported losses come from the sampled mask alone
+    fresh = MultitaskSearch(space().plan(), data, TASKS, SearchConfig(steps=4, warmup=1, batch_size=8))
+    for keep in (1.0, 0.0):
+        out = fresh.supernet(batch.images, torch.full((b,), keep), fresh.all_heads)
+        sum(task_loss(t, out, batch, fresh.levels) for t in TASKS).backward()
+    extra = [torch.zeros_like(p) if p.grad is None else p.grad for p in fresh.supernet.parameters()]
+    assert any(e.abs().sum() > 0 for e in extra)
+    for g, p, e in zip(grads, plain_grads, extra):
+        assert torch.allclose(g, p + e, atol=1e-5, rtol=1e-4)

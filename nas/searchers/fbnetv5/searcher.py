@@ -28,7 +28,7 @@ class FBNetV5Searcher(DrivingSearcher):
                  data: Mapping[str, Any] | None = None, samples: int = 3, final_size: str | None = None,
                  final_steps: int = 120, final_batch_size: int = 32, final_lr: float = 3e-3,
                  cost_tolerance: float = 0.05, random_tries: int = 2000, log_every: int = 20,
-                 checkpoint_every: int = 50, device: str = "cpu") -> None:
+                 checkpoint_every: int = 50, device: str = "cpu", sandwich: bool = False) -> None:
         self.tasks = list(tasks) if tasks else None
         if self.tasks and any(t not in TASKS for t in self.tasks):
             raise UserError(f"fbnetv5: tasks must be among {', '.join(TASKS)}; got {self.tasks}")
@@ -38,7 +38,8 @@ class FBNetV5Searcher(DrivingSearcher):
         self.search_options = dict(steps=int(steps), warmup=int(warmup), batch_size=int(batch_size), lr=float(lr),
                                    theta_lr=float(theta_lr), uniform_mix=float(uniform_mix),
                                    baseline_decay=float(baseline_decay), gamma=dict(gamma or {}),
-                                   flops_weight=dict(weights), device=str(device))
+                                   flops_weight=dict(weights), device=str(device),
+                                   sandwich=bool(sandwich))
         self.data_options = dict(data or {"source": "digits"})
         self.samples, self.final_size = int(samples), final_size
         self.final = dict(steps=int(final_steps), batch_size=int(final_batch_size), lr=float(final_lr))
