@@ -65,9 +65,15 @@ def load_search(run_dir: Path) -> tuple[Driver, MultitaskData, Any, MultitaskSea
     return driver, data, adapted, search
 
 
-def train_key(task: str, mask: list[int], steps: int, seed: int) -> str:
-    """The cache key of one stand-alone training (the same mask trained the same way gives the same number)."""
-    return f"{task}|{''.join(map(str, mask))}|{steps}|{seed}"
+def data_key(driver: Driver) -> str:
+    """The data a run trains on: its data options and the search seed that draws its canvases."""
+    return json.dumps({"data": driver.data_options, "seed": driver.seed}, sort_keys=True)
+
+
+def train_key(data: str, task: str, mask: list[int], steps: int, seed: int) -> str:
+    """The cache key of one stand-alone training (the same mask trained the same way on the same data gives the
+    same number)."""
+    return f"{data}|{task}|{''.join(map(str, mask))}|{steps}|{seed}"
 
 
 def load_trained(path: Path | None) -> dict[str, float]:
@@ -115,7 +121,7 @@ def main() -> None:
             bits = mask.int().tolist()
             metrics = []
             for seed in range(args.train_seeds):
-                key = train_key(task, bits, final["steps"], seed)
+                key = train_key(data_key(driver), task, bits, final["steps"], seed)
                 if key not in trained:
                     trained[key] = train_task(arch, task, data, seed=seed, **final)[METRIC[task]]
                     if args.trained:

@@ -6,6 +6,7 @@ import importlib.util
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -46,8 +47,9 @@ def test_trainings_are_cached_and_reused_with_the_noise_ceiling(run_dir, tmp_pat
     trained = json.loads(cache.read_text())
     assert len(trained) == 3 * 2 and all(key.endswith(("|2|0", "|2|1")) for key in trained)
     first = json.loads(out.read_text())["tasks"]["classification"]
+    data = bench.data_key(bench.load_search(run_dir)[0])
     assert [r["metrics"] for r in first["rows"]] == [
-        [trained[bench.train_key("classification", r["mask"], 2, s)] for s in (0, 1)] for r in first["rows"]]
+        [trained[bench.train_key(data, "classification", r["mask"], 2, s)] for s in (0, 1)] for r in first["rows"]]
     assert "noise_ceiling_tau" in first and "noise ceiling (training seed 0 vs 1)" in capsys.readouterr().out
 
     def no_training(*_args, **_kwargs):
@@ -57,6 +59,13 @@ def test_trainings_are_cached_and_reused_with_the_noise_ceiling(run_dir, tmp_pat
     _main(bench, monkeypatch, *args, "--out", str(out))
     again = json.loads(out.read_text())["tasks"]["classification"]
     assert again["rows"] == first["rows"] and again["kendall_tau"] == first["kendall_tau"]
+
+
+def test_the_cache_key_names_the_data() -> None:
+    bench = _bench()
+    keys = {bench.data_key(SimpleNamespace(data_options=options, seed=seed))
+            for options, seed in (({"n": 32}, 0), ({"n": 32}, 1), ({"n": 64}, 0))}
+    assert len(keys) == 3
 
 
 def test_a_task_the_run_did_not_search_is_refused(run_dir, monkeypatch) -> None:
