@@ -99,6 +99,10 @@ def main() -> None:
                         help="JSON cache of stand-alone results, read and extended (reused across supernets)")
     parser.add_argument("--out", type=Path, default=None, help="JSON with every mask's numbers")
     args = parser.parse_args()
+    for option, value in (("--masks", args.masks), ("--train-seeds", args.train_seeds),
+                          ("--final-steps", args.final_steps)):
+        if value is not None and value < 1:
+            parser.error(f"{option} must be at least 1, got {value}")
     driver, data, adapted, search = load_search(args.run_dir)
     tasks = list(args.tasks or search.tasks)
     unknown = sorted(set(tasks) - set(search.tasks))

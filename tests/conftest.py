@@ -15,9 +15,12 @@ the session fail, and ``-rs`` in the pytest options prints every skip's reason.
 from __future__ import annotations
 
 import csv
+import importlib.util
 import itertools
 import random
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -28,6 +31,21 @@ NB201_TABLE = SHARED_DATA / "nb201" / "nb201_combined.csv"
 
 NB201_OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NB201_GAIN = {"none": 0.0, "skip_connect": 1.0, "nor_conv_1x1": 3.0, "nor_conv_3x3": 4.5, "avg_pool_3x3": 0.5}
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="session")
+def benchmark_script() -> Callable[[str], ModuleType]:
+    """``load(name)``: the module of ``benchmarks/<name>.py`` (scripts, not a package), for tests of their logic."""
+    def load(name: str) -> ModuleType:
+        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture

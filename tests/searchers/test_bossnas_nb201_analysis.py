@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 from nas.spaces.nb201 import NB201Space
 
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bossnas_nb201.py"
 
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bossnas_nb201", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _counts(cell: str) -> dict[str, int]:
+def _counter(benchmark_script):
+    bench = benchmark_script("bossnas_nb201")
     space = NB201Space(channels=8, cells_per_stage=1)
-    return _bench().op_counts(space.decode(space.parse(cell)))
+    return lambda cell: bench.op_counts(space.decode(space.parse(cell)))
 
 
-def test_op_counts_count_live_edges_of_every_stage() -> None:
+def test_op_counts_count_live_edges_of_every_stage(benchmark_script) -> None:
+    _counts = _counter(benchmark_script)
     skip = _counts("|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|")
     conv3 = _counts("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|")
     pool = _counts("|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|")

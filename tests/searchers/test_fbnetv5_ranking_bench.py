@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "fbnetv5_ranking.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("fbnetv5_ranking", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +29,9 @@ def _main(bench, monkeypatch, *args: str) -> None:
     bench.main()
 
 
-def test_trainings_are_cached_and_reused_with_the_noise_ceiling(run_dir, tmp_path, monkeypatch, capsys) -> None:
-    bench = _bench()
+def test_trainings_are_cached_and_reused_with_the_noise_ceiling(run_dir, tmp_path, monkeypatch, capsys,
+                                                                 benchmark_script) -> None:
+    bench = benchmark_script("fbnetv5_ranking")
     cache, out = tmp_path / "trained.json", tmp_path / "out.json"
     args = [str(run_dir), "--masks", "3", "--train-seeds", "2", "--final-steps", "2", "--trained", str(cache)]
     _main(bench, monkeypatch, *args, "--out", str(out))
@@ -61,13 +52,19 @@ def test_trainings_are_cached_and_reused_with_the_noise_ceiling(run_dir, tmp_pat
     assert again["rows"] == first["rows"] and again["kendall_tau"] == first["kendall_tau"]
 
 
-def test_the_cache_key_names_the_data() -> None:
-    bench = _bench()
+def test_the_cache_key_names_the_data(benchmark_script) -> None:
+    bench = benchmark_script("fbnetv5_ranking")
     keys = {bench.data_key(SimpleNamespace(data_options=options, seed=seed))
             for options, seed in (({"n": 32}, 0), ({"n": 32}, 1), ({"n": 64}, 0))}
     assert len(keys) == 3
 
 
-def test_a_task_the_run_did_not_search_is_refused(run_dir, monkeypatch) -> None:
+def test_a_task_the_run_did_not_search_is_refused(run_dir, monkeypatch, benchmark_script) -> None:
     with pytest.raises(SystemExit, match="not \\['detection'\\]"):
-        _main(_bench(), monkeypatch, str(run_dir), "--tasks", "detection")
+        _main(benchmark_script("fbnetv5_ranking"), monkeypatch, str(run_dir), "--tasks", "detection")
+
+
+def test_a_count_below_one_is_refused_in_one_line(run_dir, monkeypatch, capsys, benchmark_script) -> None:
+    with pytest.raises(SystemExit):
+        _main(benchmark_script("fbnetv5_ranking"), monkeypatch, str(run_dir), "--train-seeds", "0")
+    assert "--train-seeds must be at least 1, got 0" in capsys.readouterr().err

@@ -415,3 +415,12 @@ def test_sandwich_adds_the_largest_and_smallest_networks_gradients(data) -> None
     assert any(e.abs().sum() > 0 for e in extra)
     for g, p, e in zip(grads, plain_grads, extra):
         assert torch.allclose(g, p + e, atol=1e-5, rtol=1e-4)
+
+
+def test_sandwich_must_be_a_boolean() -> None:
+    from nas.core.errors import UserError
+    from nas.searchers.fbnetv5.searcher import FBNetV5Searcher
+
+    assert FBNetV5Searcher(sandwich=True).search_options["sandwich"] is True
+    with pytest.raises(UserError, match="sandwich must be true or false; got 'yes'"):
+        FBNetV5Searcher(sandwich="yes")

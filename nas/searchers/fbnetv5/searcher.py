@@ -34,12 +34,14 @@ class FBNetV5Searcher(DrivingSearcher):
             raise UserError(f"fbnetv5: tasks must be among {', '.join(TASKS)}; got {self.tasks}")
         if steps < 1 or not 0 <= warmup <= steps:
             raise UserError(f"fbnetv5: need steps >= 1 and 0 <= warmup <= steps; got steps={steps}, warmup={warmup}")
+        if not isinstance(sandwich, bool):
+            raise UserError(f"fbnetv5: sandwich must be true or false; got {sandwich!r}")
         weights = flops_weight if isinstance(flops_weight, Mapping) else {t: float(flops_weight or 0.0) for t in TASKS}
         self.search_options = dict(steps=int(steps), warmup=int(warmup), batch_size=int(batch_size), lr=float(lr),
                                    theta_lr=float(theta_lr), uniform_mix=float(uniform_mix),
                                    baseline_decay=float(baseline_decay), gamma=dict(gamma or {}),
                                    flops_weight=dict(weights), device=str(device),
-                                   sandwich=bool(sandwich))
+                                   sandwich=sandwich)
         self.data_options = dict(data or {"source": "digits"})
         self.samples, self.final_size = int(samples), final_size
         self.final = dict(steps=int(final_steps), batch_size=int(final_batch_size), lr=float(final_lr))
