@@ -36,14 +36,15 @@ import torch
 from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).parent))
-from fbnetv5_ranking import load_search, supernet_loss  # noqa: E402
+from fbnetv5_ranking import load_search  # noqa: E402
 
 from nas.cli.config import compose  # noqa: E402
 from nas.core.genotype import Genotype  # noqa: E402
+from nas.evaluators.multitask._batches import METRIC, Batches  # noqa: E402
+from nas.evaluators.multitask._train import train_task  # noqa: E402
 from nas.runner.journal import read_events  # noqa: E402
 from nas.runner.run import search  # noqa: E402
 from nas.searchers.fbnetv5._driver import STATE_FILE, equal_cost_mask  # noqa: E402
-from nas.searchers.fbnetv5._search import METRIC, Batches, train_task  # noqa: E402
 from nas.spaces.fbnet.plan import fragment_cost  # noqa: E402
 
 
@@ -95,7 +96,7 @@ def compare(run_dir: Path, seed: int, args: argparse.Namespace) -> dict[str, dic
 def ranking(run_dir: Path, args: argparse.Namespace) -> dict[str, dict]:
     """Kendall tau of the supernet's loss under uniform masks vs the masks trained stand-alone, per task."""
     driver, data, space, srch = load_search(run_dir)
-    valid = Batches(data.valid, srch.levels, srch.device)
+    valid = Batches(data.valid, srch.trainer.levels, srch.device)
     generator = torch.Generator().manual_seed(args.mask_seed)
     decisions = srch.plan.decisions
     out = {}
@@ -103,7 +104,7 @@ def ranking(run_dir: Path, args: argparse.Namespace) -> dict[str, dict]:
         rows = []
         for _ in range(args.masks):
             mask = (torch.rand(len(decisions), generator=generator) < 0.5).float()
-            loss = supernet_loss(srch, task, mask, valid, 64)
+            loss = srch.trainer.loss_under(task, mask, valid)
             arch = space.decode(driver.genotype(space, task, mask, decisions))
             metric = train_task(arch, task, data, seed=0, device=driver.search_options["device"],
                                 **driver.final)[METRIC[task]]

@@ -31,22 +31,12 @@ import torch
 from scipy.stats import kendalltau, spearmanr
 
 from nas.data.multitask import MultitaskData
+from nas.evaluators.multitask._batches import METRIC, Batches
+from nas.evaluators.multitask._train import train_task
 from nas.runner.run import build_space
 from nas.searchers.base import SEARCHERS
 from nas.searchers.fbnetv5._driver import STATE_FILE, Driver, load_data
-from nas.searchers.fbnetv5._search import METRIC, Batches, MultitaskSearch, SearchConfig, task_loss, train_task
-
-
-def supernet_loss(search: MultitaskSearch, task: str, mask: torch.Tensor, batches: Batches, batch: int) -> float:
-    """Mean loss of ``task`` under ``mask`` over the split, train-mode BN (batch statistics), no gradients."""
-    search.supernet.train()
-    heads = search.heads[task]
-    losses = []
-    with torch.no_grad():
-        for start in range(0, len(batches), batch):
-            b = batches.take(np.arange(start, min(start + batch, len(batches))))
-            losses.append(float(task_loss(task, search.supernet(b.images, mask, heads), b, search.levels)))
-    return float(np.mean(losses))
+from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig
 
 
 def load_search(run_dir: Path) -> tuple[Driver, MultitaskData, Any, MultitaskSearch]:
@@ -110,7 +100,7 @@ def main() -> None:
         raise SystemExit(f"error: the run searched {list(search.tasks)}, not {unknown}")
     final = {**driver.final, **({"steps": args.final_steps} if args.final_steps else {})}
     trained = load_trained(args.trained)
-    valid = Batches(data.valid, search.levels, search.device)
+    valid = Batches(data.valid, search.trainer.levels, search.device)
     generator = torch.Generator().manual_seed(args.seed)
     decisions = search.plan.decisions
     summary: dict = {"run_dir": str(args.run_dir), "masks": args.masks, "final_steps": final["steps"],
@@ -120,7 +110,7 @@ def main() -> None:
         t = search.tasks.index(task)
         rows = []
         for i, mask in enumerate(masks):
-            loss = supernet_loss(search, task, mask, valid, 64)
+            loss = search.trainer.loss_under(task, mask, valid)
             arch = adapted.decode(driver.genotype(adapted, task, mask, decisions))
             bits = mask.int().tolist()
             metrics = []

@@ -28,7 +28,8 @@ import time
 import torch
 
 from nas.data.multitask import make_canvases
-from nas.searchers.fbnetv5._search import SHORT, MultitaskSearch, SearchConfig
+from nas.evaluators.multitask._batches import SHORT
+from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig
 from nas.spaces.fbnet.fbnetv5 import FBNetV5Space
 
 TASK_SETS = (("classification",), ("segmentation",), ("detection",), ("classification", "segmentation"),

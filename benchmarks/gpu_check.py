@@ -90,7 +90,8 @@ def fbnetv5_on(device: str) -> tuple[bool, str]:
     import torch
 
     from nas.data.multitask import make_canvases
-    from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig, train_task
+    from nas.evaluators.multitask._train import train_task
+    from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig
     from nas.spaces.fbnet.fbnetv5 import FBNetV5Space
 
     data = make_canvases("digits", n=256, size=64, seed=0, valid=64)

@@ -13,9 +13,10 @@ import torch
 from nas.backends.torch import build
 from nas.backends.torch.supernets.fbnetv5 import MaskCost, Supernet
 from nas.data.multitask import make_canvases
-from nas.searchers.fbnetv5 import _tasks as T
+from nas.evaluators.multitask import _tasks as T
+from nas.evaluators.multitask._batches import levels_of, task_loss
 from nas.searchers.fbnetv5._estimator import TaskDistributions
-from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig, levels_of, task_loss
+from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig
 from nas.spaces.fbnet.fbnetv5 import FBNetV5Space
 from nas.spaces.fbnet.plan import fragment_cost
 
@@ -283,7 +284,7 @@ def test_a_short_training_is_evaluated_with_bn_statistics_of_its_data(monkeypatc
     """FBNet's BN momentum (0.003) leaves the running statistics near 0 / 1 after a short training: train_task
     evaluates with statistics recalibrated on the training images (the exact per-channel mean of the first BN's
     input over them), not with those."""
-    from nas.searchers.fbnetv5 import _search as S
+    from nas.evaluators.multitask import _train as S
 
     data = make_canvases(n=40, valid=8, size=32, seed=0)
     space = FBNetV5Space("cpu", input_shape=list(data.input_shape), resolution=32, num_classes=data.num_classes,
@@ -355,10 +356,6 @@ def test_detection_class_logits_start_at_the_focal_prior() -> None:
 
 def _greedy_nms(boxes, scores, classes, iou: float) -> list[int]:
     """The textbook loop: walk the boxes best first, keep one unless a kept box of its class overlaps it."""
-    import torch
-
-    from nas.searchers.fbnetv5 import _tasks as T
-
     kept: list[int] = []
     for i in scores.argsort(descending=True).tolist():
         if all(classes[k] != classes[i] or float(T.box_iou(boxes[k:k + 1], boxes[i:i + 1])[0, 0]) <= iou
@@ -369,10 +366,6 @@ def _greedy_nms(boxes, scores, classes, iou: float) -> list[int]:
 
 @pytest.mark.parametrize("seed", range(6))
 def test_vectorised_nms_equals_the_greedy_loop(seed: int) -> None:
-    import torch
-
-    from nas.searchers.fbnetv5 import _tasks as T
-
     gen = torch.Generator().manual_seed(seed)
     n = 60
     corner = torch.rand(n, 2, generator=gen) * 20
@@ -390,11 +383,11 @@ def _first_step(data, sandwich: bool):
     config = replace(SearchConfig(steps=4, warmup=1, batch_size=8), sandwich=sandwich)
     search = MultitaskSearch(space().plan(), data, TASKS, config)
     masks, batches, grads = [], [], []
-    forward, take, update = search.supernet.forward, search._batch, search.optimizer.step
+    forward, take, update = search.supernet.forward, search.trainer.batch, search.trainer.optimizer.step
     search.supernet.forward = lambda x, mask, heads: (masks.append(torch.as_tensor(mask).clone())
                                                       or forward(x, mask, heads))
-    search._batch = lambda: batches.append(take()) or batches[-1]
-    search.optimizer.step = lambda *a, **k: grads.append(
+    search.trainer.batch = lambda: batches.append(take()) or batches[-1]
+    search.trainer.optimizer.step = lambda *a, **k: grads.append(
         [torch.zeros_like(p) if p.grad is None else p.grad.clone() for p in search.supernet.parameters()]
     ) or update(*a, **k)
     return search.step(), masks, batches[0], grads[0]
@@ -409,8 +402,8 @@ def test_sandwich_adds_the_largest_and_smallest_networks_gradients(data) -> None
     assert got == plain  # the REINFORCE signal and the reported losses come from the sampled mask alone
     fresh = MultitaskSearch(space().plan(), data, TASKS, SearchConfig(steps=4, warmup=1, batch_size=8))
     for keep in (1.0, 0.0):
-        out = fresh.supernet(batch.images, torch.full((b,), keep), fresh.all_heads)
-        sum(task_loss(t, out, batch, fresh.levels) for t in TASKS).backward()
+        out = fresh.supernet(batch.images, torch.full((b,), keep), fresh.trainer.all_heads)
+        sum(task_loss(t, out, batch, fresh.trainer.levels) for t in TASKS).backward()
     extra = [torch.zeros_like(p) if p.grad is None else p.grad for p in fresh.supernet.parameters()]
     assert any(e.abs().sum() > 0 for e in extra)
     for g, p, e in zip(grads, plain_grads, extra):
@@ -424,3 +417,26 @@ def test_sandwich_must_be_a_boolean() -> None:
     assert FBNetV5Searcher(sandwich=True).search_options["sandwich"] is True
     with pytest.raises(UserError, match="sandwich must be true or false; got 'yes'"):
         FBNetV5Searcher(sandwich="yes")
+
+
+def test_the_policy_learns_only_from_what_it_is_told_after_the_warm_up(data) -> None:
+    """ask/tell: a warm-up proposal is uniform with weights 1 and teaches nothing; afterwards a told loss moves
+    the logits of the decisions that reach the task and no others."""
+    from nas.searchers.fbnetv5._policy import MaskPolicy
+
+    plan = space().plan()
+    cost = MaskCost(plan, TASKS)
+    policy = MaskPolicy(TASKS, cost, warmup=1, theta_lr=0.1, flops_weight={"segmentation": 0.5}, seed=0)
+    for losses in ([2.0, 1.0, 3.0], [1.0, 3.0, 1.0]):  # a learning policy would move on the second
+        warm = policy.ask(0)
+        assert warm.warm and torch.equal(warm.weights, torch.ones(len(TASKS)))
+        policy.tell(warm, torch.tensor(losses))
+    assert torch.equal(policy.dists.logits.detach(), torch.zeros_like(policy.dists.logits))
+    for step, losses in ((1, [2.0, 1.0, 3.0]), (2, [1.0, 3.0, 1.0])):  # the first sets the baselines
+        proposal = policy.ask(step)
+        assert not proposal.warm
+        policy.tell(proposal, torch.tensor(losses))
+    moved = policy.dists.logits.detach() != 0
+    assert moved.any() and not (moved & (cost.reach == 0)).any()
+    mask = torch.ones(len(plan.decisions))
+    assert torch.allclose(policy.costs(torch.zeros(len(TASKS)), mask), torch.tensor([0.0, 0.5, 0.0]))

@@ -46,14 +46,6 @@ def ensemble_target(projections: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.stack([nn.functional.normalize(p, dim=1) for p in projections]).mean(0)
 
 
-def lr_at(base: float, step: int, total: int, warmup: float) -> float:
-    """Linear warm-up over the first ``warmup`` fraction of a block's steps, then cosine to 0."""
-    warm = int(round(warmup * total))
-    if step < warm:
-        return base * (step + 1) / warm
-    return 0.5 * base * (1 + math.cos(math.pi * (step - warm) / max(total - warm, 1)))
-
-
 class Siamese(nn.Module):
     """Online and target supernets with per-block projectors and online predictors."""
 

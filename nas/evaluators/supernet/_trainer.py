@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,17 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from nas.backends.torch.optim import set_lr, warmup_cosine
 from nas.backends.torch.supernets.blockwise import BlockSupernet
 from nas.backends.torch.supernets.blockwise import Path as BlockPath
 from nas.data.base import ArrayDataset
-from nas.evaluators.supernet._bootstrap import (
-    Siamese,
-    ema_momentum,
-    lr_at,
-    make_optimizer,
-    sample_paths,
-    train_step,
-)
+from nas.evaluators.supernet._bootstrap import Siamese, ema_momentum, make_optimizer, sample_paths, train_step
+from nas.evaluators.supernet._loop import eta, run_steps
 from nas.evaluators.supernet._rating import rate_block
 from nas.evaluators.supernet._views import Views
 from nas.evaluators.supernet.embeddings import EmbeddingTable, rating_gates
@@ -124,13 +118,13 @@ class BlockwiseTrainer:
             self.optimizer.load_state_dict(self._opt_state)
             self._opt_state = None
         self.model.train()
-        total, began, first = cfg.steps_per_block, time.perf_counter(), self.step
+        total = cfg.steps_per_block
         window: list[dict[str, float]] = []
         last: dict[str, float] = {}
-        while self.step < total:
+
+        def one_step() -> None:
             step = self.step
-            for group in self.optimizer.param_groups:
-                group["lr"] = lr_at(cfg.lr, step, total, cfg.warmup) * group.get("lr_scale", 1.0)
+            set_lr(self.optimizer, warmup_cosine(cfg.lr, step, total, cfg.warmup))
             start, prefix = sample_prefix(self.rng)
             paths = (self.model.online.fair_paths(block, start, self.rng) if fair
                      else sample_paths(candidates(start), cfg.paths_per_step, self.rng))
@@ -138,23 +132,21 @@ class BlockwiseTrainer:
             views_a, views_b = self.views.pairs(self.train_x[idx], len(paths))
             views_a, views_b = [v.to(self.device) for v in views_a], [v.to(self.device) for v in views_b]
             self.optimizer.zero_grad(set_to_none=True)
-            stats = train_step(self.model, block, prefix, paths, views_a, views_b, cfg.prefix_grad,
-                               cfg.target_centering)
+            window.append(train_step(self.model, block, prefix, paths, views_a, views_b, cfg.prefix_grad,
+                                     cfg.target_centering))
             self.optimizer.step()
             self.model.momentum_update(block, ema_momentum(cfg.base_momentum, step, total))
             self.step += 1
-            window.append(stats)
-            if self.step % cfg.log_every == 0 or self.step == total:
-                last = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
-                window = []
-                self._collapse_row(block, self.step, last)
-                per = (time.perf_counter() - began) / (self.step - first)
-                self.log(f"bossnas block {block + 1}/{self.blocks} step {self.step}/{total} loss {last['loss']:.4f} "
-                         f"pred/proj/target batch cos {last['pred_batch_cos']:.3f}/{last['proj_batch_cos']:.3f}/"
-                         f"{last['target_batch_cos']:.3f} ({per:.2f} s/step, "
-                         f"block ETA {per * (total - self.step):.0f} s)")
-            if checkpoint is not None and self.step % cfg.checkpoint_every == 0 and self.step < total:
-                checkpoint()
+
+        def progress(done: int, per_step: float) -> None:
+            last.update({k: float(np.mean([w[k] for w in window])) for k in window[0]})
+            window.clear()
+            self._collapse_row(block, done, last)
+            self.log(f"bossnas block {block + 1}/{self.blocks} step {done}/{total} loss {last['loss']:.4f} "
+                     f"pred/proj/target batch cos {last['pred_batch_cos']:.3f}/{last['proj_batch_cos']:.3f}/"
+                     f"{last['target_batch_cos']:.3f} ({eta(per_step, total - done)} of the block)")
+
+        run_steps(lambda: self.step, one_step, total, cfg.log_every, progress, cfg.checkpoint_every, checkpoint)
         self.optimizer = None
         return last
 

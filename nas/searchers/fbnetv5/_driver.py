@@ -36,8 +36,10 @@ from nas.core.errors import UserError
 from nas.core.genotype import Genotype
 from nas.core.result import Result, TrialState
 from nas.data.multitask import MultitaskData, load_multitask, make_canvases
+from nas.evaluators.multitask._batches import METRIC, SHORT
+from nas.evaluators.multitask._train import train_task
 from nas.searchers.base import Drive
-from nas.searchers.fbnetv5._search import METRIC, SHORT, MultitaskSearch, SearchConfig, train_task
+from nas.searchers.fbnetv5._search import MultitaskSearch, SearchConfig
 from nas.spaces.fbnet.plan import fragment_cost
 from nas.spaces.fbnet.supernet import Slot, block_slots
 
