@@ -213,11 +213,18 @@ def main() -> None:
         ("train-nb201-recipe-12ep-cuda", lambda: nb201_recipe_12_epochs(args.out)),
         ("cli-fbnetv5-cuda", lambda: cli(args.out, "cli_fbnetv5", [
             "search", "space=fbnetv5", "searcher.device=cuda"], 400)),
-        # FBNetV5's found vs random networks at 10x the CPU budget's supernet steps (docs/searchers/fbnetv5.md)
+        # FBNetV5's found vs random networks with the settings that rank (docs/searchers/fbnetv5.md, "Why the
+        # supernet ranked backwards"): sandwich supernet on 6,000 canvases at 5x the CPU runs' steps, and
+        # stand-alone trainings of 1,500 steps (converged; 120-step trainings rank what trains fast)
         ("bench-fbnetv5-found-vs-random-cuda", lambda: benchmark(args.out, "fbnetv5_found_vs_random_cuda", [
             "--seeds", "5", "--run-root", "/tmp/gpu_check_runs/fbnetv5_fvr", "--json",
-            str(args.out / "fbnetv5_found_vs_random.json"), "searcher.steps=3000", "searcher.warmup=750",
-            "searcher.device=cuda"], 900, script="fbnetv5_found_vs_random.py")),
+            str(args.out / "fbnetv5_found_vs_random.json"), "searcher.sandwich=true", "searcher.data.n=6000",
+            "searcher.steps=3000", "searcher.warmup=750", "searcher.batch_size=32", "searcher.lr=0.003",
+            "searcher.final_steps=1500", "searcher.device=cuda"], 3000, script="fbnetv5_found_vs_random.py")),
+        # JAX vs torch on the GPU: train-step ratios per space (goal >= 1.0 for NB201) and compilation per new cell
+        ("bench-jax-vs-torch-gpu", lambda: benchmark(args.out, "jax_vs_torch_gpu", [
+            "--device", "gpu", "--rounds", "3", "--steps", "50", "--batch", "128", "--cells", "10", "--json",
+            str(args.out / "jax_vs_torch_gpu.json")], 600, script="jax_vs_torch.py")),
         # BossNAS checked against NAS-Bench-201 with the published network (C=16, 5 cells per stage), the
         # whole CIFAR-10 training split and 4x the CPU budget's steps at batch 256 (docs/searchers/bossnas.md)
         ("bench-bossnas-nb201-cuda", lambda: benchmark(args.out, "bossnas_nb201_cuda", [

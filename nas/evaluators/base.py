@@ -35,6 +35,7 @@ class LoadsDataset:
 
     dataset_options: dict[str, Any]
     _data: ArrayDataset | None = None
+    backends: tuple[str, ...] = ("torch", "jax")  # they get the run's backend (evaluators without it run no network)
 
     @property
     def data(self) -> ArrayDataset:

@@ -74,6 +74,9 @@ def write_report(run_dir: Path, results: list[Result], objective: Objective, spa
         f"- space: {space.name} v{space.version}, preset {space.preset}, size {space.size() or 'infinite'}",
         f"- seed: {config['seed']}; wall time: {seconds:.1f} s",
     ]
+    phases = config.get("phases") or {}
+    if phases:
+        lines.append("- backends: " + "; ".join(f"{phase}: {backend}" for phase, backend in phases.items()))
     if best is not None:
         lines += [f"- best: trial {best.trial}, {objective.metric} = {_fmt(best.metrics[objective.metric])}",
                   f"- best architecture: `{space.describe(best.genotype)}`"]

@@ -28,6 +28,7 @@ from nas.runner.executors import Job, evaluate_job
 from nas.runner.html.live import LiveReport
 from nas.runner.journal import Journal, read_events, replay, told_sequence
 from nas.runner.loop import LoopState, run_loop, trial_seed
+from nas.runner.phases import run_phases
 from nas.runner.plots import write_cost_accuracy_plot
 from nas.runner.progress import Progress
 from nas.runner.report import chosen_best, write_best, write_progress_plot, write_report
@@ -187,7 +188,7 @@ def proxy_scorer(config: dict[str, Any], space: SearchSpace) -> Any:
         options = dict(config["dataset"])
         return load_dataset(options.pop("name"), **options)
 
-    return ProxyScorer(space, data, int(config["seed"]))
+    return ProxyScorer(space, data, int(config["seed"]), backend=str(config["backend"]))
 
 
 def start_searcher(config: dict[str, Any], space: SearchSpace, run_dir: Path, searcher: Searcher,
@@ -271,6 +272,7 @@ def check_config(config: dict[str, Any]) -> None:
     if config["backend"] not in ("torch", "jax"):
         raise UserError(f"unknown backend {config['backend']!r}; valid choices: torch, jax")
     check_extras(config)
+    run_phases(config)
     device = config["evaluator"].get("device") if reads_dataset(str(config["evaluator"].get("name"))) else None
     if device and config["runner"].get("name", "local") == "local":  # Ray workers may have devices the driver lacks
         check_device(config["backend"], str(device))
@@ -365,6 +367,7 @@ def search(config: dict[str, Any], progress: bool = True) -> RunSummary:
     run_dir.mkdir(parents=True, exist_ok=True)
     config["run_dir"] = str(run_dir)
     config["space"]["resolved_macro"] = space.macro
+    config["phases"] = run_phases(config)
     (run_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
     return _run(config, run_dir, space, LoopState(), progress, searcher)
 

@@ -96,6 +96,9 @@ class Searcher(ABC):
 
     supports_warm_start: bool = False
     multi_objective: bool = False  # ranks by every objective of a MultiObjective (else by the first only)
+    # the phases that run networks inside the searcher (a supernet's training, final trainings) and the backends
+    # each has: ``backend=`` must be one of them (nas.runner.phases refuses the run otherwise)
+    backend_phases: Mapping[str, tuple[str, ...]] = {}
 
     def setup(self, space: SearchSpace, seed: int = 0, objective: Objective | MultiObjective | None = None) -> None:
         self.space = space

@@ -25,8 +25,10 @@ class ProxyScorer:
     """
 
     def __init__(self, space: SearchSpace, data: Callable[[], Any] | None, seed: int,
-                 batch_size: int = PROXY_BATCH, table: Mapping[str, Mapping[str, float]] | None = None) -> None:
+                 batch_size: int = PROXY_BATCH, table: Mapping[str, Mapping[str, float]] | None = None,
+                 backend: str = "torch") -> None:
         self.space, self._load, self.seed, self.batch_size = space, data, seed, batch_size
+        self.backend = backend
         self.table = dict(table or {})
         self.known: dict[str, dict[str, float]] = {}
         self._data: Any = None
@@ -53,7 +55,7 @@ class ProxyScorer:
             threads = torch.get_num_threads()
             torch.set_num_threads(1)  # as timed and as the proxy evaluator runs; restored for the trials
             try:
-                found = proxy_scores(genotype, missing, data, self.batch_size, self.seed)
+                found = proxy_scores(genotype, missing, data, self.batch_size, self.seed, self.backend)
             except ValueError as exc:
                 raise UserError(f"proxy scores of {self.space.describe(genotype)}: {exc}") from None
             finally:

@@ -58,6 +58,8 @@ class BossNAS(DrivingSearcher):
     ``device`` (torch device of the supernet, e.g. ``cuda``; checked before the run starts).
     """
 
+    backend_phases = {"block-wise supernet training and rating": ("torch",)}  # the final evaluations use the evaluator
+
     def __init__(self, steps_per_block: int = 150, batch_size: int = 16, paths_per_step: int = 4,
                  optimizer: str = "lars", lr: float = 2.0, lars_eta: float = 0.01, predictor_lr: float = 1.0,
                  momentum: float = 0.9,

@@ -22,6 +22,9 @@ from nas.spaces.fbnet.supernet import TASKS
 class FBNetV5Searcher(DrivingSearcher):
     """FBNetV5-style multitask search; every option is documented in ``nas/cli/conf/searcher/fbnetv5.yaml``."""
 
+    backend_phases = {"multitask supernet training": ("torch",),
+                      "final trainings of the found and random networks": ("torch",)}
+
     def __init__(self, tasks: Sequence[str] | None = None, steps: int = 300, warmup: int = 75, batch_size: int = 16,
                  lr: float = 2e-3, theta_lr: float = 0.1, uniform_mix: float = 0.1, baseline_decay: float = 0.9,
                  gamma: Mapping[str, float] | None = None, flops_weight: Mapping[str, float] | float | None = 0.2,
