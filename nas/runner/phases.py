@@ -61,5 +61,6 @@ def run_phases(config: Mapping[str, Any]) -> dict[str, str]:
             raise UserError(f"backend={backend}: searcher {name}'s zero-cost proxy {missing[0]!r} has no {backend} "
                             f"implementation; {backend} computes: {', '.join(sorted(BACKENDS.get(backend, ())))}")
         phases[f"searcher {name}: zero-cost proxies ({', '.join(proxies)})"] = backend
-    phases[f"evaluator {config['evaluator']['name']}: trials"] = evaluator_backend(config["evaluator"], backend)
+    if getattr(SEARCHERS.get(name), "uses_evaluator", True):
+        phases[f"evaluator {config['evaluator']['name']}: trials"] = evaluator_backend(config["evaluator"], backend)
     return phases

@@ -99,6 +99,7 @@ class Searcher(ABC):
     # the phases that run networks inside the searcher (a supernet's training, final trainings) and the backends
     # each has: ``backend=`` must be one of them (nas.runner.phases refuses the run otherwise)
     backend_phases: Mapping[str, tuple[str, ...]] = {}
+    uses_evaluator: bool = True  # False for a searcher that trains and records its trials itself (FBNetV5)
 
     def setup(self, space: SearchSpace, seed: int = 0, objective: Objective | MultiObjective | None = None) -> None:
         self.space = space

@@ -414,7 +414,12 @@ def test_sandwich_must_be_a_boolean() -> None:
     from nas.core.errors import UserError
     from nas.searchers.fbnetv5.searcher import FBNetV5Searcher
 
-    assert FBNetV5Searcher(sandwich=True).search_options["sandwich"] is True
+    assert FBNetV5Searcher(sandwich=False).search_options["sandwich"] is False
+    # on by default, in the Python API and in the CLI's config (it is what makes the supernet rank)
+    assert FBNetV5Searcher().search_options["sandwich"] is True
+    from nas.cli.config import compose
+
+    assert compose(["space=fbnetv5"])["searcher"]["sandwich"] is True
     with pytest.raises(UserError, match="sandwich must be true or false; got 'yes'"):
         FBNetV5Searcher(sandwich="yes")
 

@@ -24,6 +24,7 @@ class FBNetV5Searcher(DrivingSearcher):
 
     backend_phases = {"multitask supernet training": ("torch",),
                       "final trainings of the found and random networks": ("torch",)}
+    uses_evaluator = False  # the final trainings are its own (multitask heads), recorded through drive.record
 
     def __init__(self, tasks: Sequence[str] | None = None, steps: int = 300, warmup: int = 75, batch_size: int = 16,
                  lr: float = 2e-3, theta_lr: float = 0.1, uniform_mix: float = 0.1, baseline_decay: float = 0.9,
@@ -31,7 +32,7 @@ class FBNetV5Searcher(DrivingSearcher):
                  data: Mapping[str, Any] | None = None, samples: int = 3, final_size: str | None = None,
                  final_steps: int = 120, final_batch_size: int = 32, final_lr: float = 3e-3,
                  cost_tolerance: float = 0.05, random_tries: int = 2000, log_every: int = 20,
-                 checkpoint_every: int = 50, device: str = "cpu", sandwich: bool = False) -> None:
+                 checkpoint_every: int = 50, device: str = "cpu", sandwich: bool = True) -> None:
         self.tasks = list(tasks) if tasks else None
         if self.tasks and any(t not in TASKS for t in self.tasks):
             raise UserError(f"fbnetv5: tasks must be among {', '.join(TASKS)}; got {self.tasks}")
