@@ -1,9 +1,9 @@
 """``searcher=fbnetv5``: FBNetV5's one-run multitask search (Wu et al., arXiv 2111.10007) as a self-driven searcher.
 
 This module registers the searcher and checks its options without importing torch; the run itself lives in
-``_driver`` (data, supernet training, keep-probability tables, final trainings), the algorithm in ``_search``
-and ``_estimator``, the supernet in ``nas.backends.torch.supernets.fbnetv5`` and the task losses in
-``_tasks``. docs/searchers/fbnetv5.md.
+``_driver`` (data, supernet training, keep-probability tables, final trainings), the policy in ``_policy`` and
+``_estimator``, the step in ``_search``, the supernet in ``nas.backends.torch.supernets.fbnetv5``, its trainer in
+``nas.evaluators.supernet`` and the task losses in ``nas.evaluators.multitask``. docs/searchers/fbnetv5.md.
 """
 
 from __future__ import annotations
