@@ -42,7 +42,7 @@ def test_the_evaluator_phase_follows_its_own_backend_option_and_analytic_evaluat
     assert run_phases(compose(["evaluator=cost", "backend=jax"])) == {"evaluator cost: trials": NO_NETWORK}
 
 
-def test_warm_start_proxies_run_on_the_chosen_backend_or_refuse_the_run() -> None:
+def test_warm_start_proxies_run_on_the_chosen_backend_or_refuse_the_run(monkeypatch) -> None:
     with pytest.raises(UserError, match="^backend=jax: searcher evolution's zero-cost proxy 'snip' has no jax "
                                         "implementation; jax computes: macs, naswot, params, synflow$"):
         run_phases(compose(["searcher.warm_start=zc_snip", "evaluator=cost", "backend=jax"]))
@@ -50,7 +50,17 @@ def test_warm_start_proxies_run_on_the_chosen_backend_or_refuse_the_run() -> Non
                       "searcher.warm_start=zc_naswot", "evaluator=cost", "backend=jax"])
     phases = run_phases(config)
     assert phases["searcher predictor_evolution: zero-cost proxies (naswot, synflow)"] == "jax"
-    assert proxy_scorer(config, build_space(config)).backend == "jax"
+    scorer = proxy_scorer(config, build_space(config))
+    seen = []
+    from nas.evaluators.zero_cost import scores
+
+    def record(genotype, proxies, data, batch_size, seed, backend="torch"):
+        seen.append(backend)
+        return {f"zc_{p}": 1.0 for p in proxies}
+
+    monkeypatch.setattr(scores, "proxy_scores", record)
+    space = build_space(config)
+    assert scorer(space.sample(0), ["synflow"]) == {"synflow": 1.0} and seen == ["jax"]
 
 
 def test_the_cli_refuses_a_torch_only_phase_in_one_line_before_writing(tmp_path, capsys) -> None:
